@@ -1,0 +1,100 @@
+"""One SparkSession builder for local, EMR, Glue and Dataproc.
+
+Platform differences live here and in the conf overlays: the same job file runs on all.
+Locally the session gets a master, the Delta extensions and its Maven packages; on a
+managed platform it attaches to what the platform started and only adds settings.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from etl_lib import versions
+from etl_lib.config import AppConfig
+
+__all__ = ["build_session", "detect_platform", "required_packages", "session_conf"]
+
+_DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+_COMMON_CONF = {
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.sql.adaptive.skewJoin.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+    # Never fall back to the lenient pre-3.0 parser: "2024-13-45" must be null, not March.
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # Timestamps are read and written as instants in UTC on every platform.
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def detect_platform() -> str:
+    """Best guess of the platform this process runs on: glue, emr, dataproc or local."""
+    if os.environ.get("GLUE_VERSION") or os.environ.get("GLUE_PYTHON_VERSION"):
+        return "glue"
+    if Path("/emr/instance-controller").exists() or Path("/mnt/var/lib/info/job-flow.json").exists():
+        return "emr"
+    if os.environ.get("DATAPROC_IMAGE_VERSION") or Path("/usr/local/share/google/dataproc").exists():
+        return "dataproc"
+    return "local"
+
+
+def required_packages(config: AppConfig) -> list[str]:
+    """Maven coordinates this run needs: its capabilities plus any extra packages in conf."""
+    capabilities = list(config.spark.capabilities)
+    if config.warehouse.kind == "snowflake" and "snowflake" not in capabilities:
+        capabilities.append("snowflake")
+    if _uses_s3a(config) and "s3a" not in capabilities:
+        capabilities.append("s3a")
+    coordinates = [coord for cap in capabilities for coord in versions.PACKAGES[cap]]
+    return list(dict.fromkeys([*coordinates, *config.spark.packages]))
+
+
+def session_conf(config: AppConfig, platform: str) -> dict[str, str]:
+    """Every Spark setting the builder applies, for inspection and tests."""
+    conf = dict(_COMMON_CONF)
+    conf.update(_DELTA_CONF)
+    conf["spark.sql.shuffle.partitions"] = str(config.spark.shuffle_partitions)
+    packages = required_packages(config)
+    if packages:
+        conf["spark.jars.packages"] = ",".join(packages)
+    if platform == "local":
+        conf.update(
+            {
+                "spark.master": config.spark.master,
+                "spark.driver.memory": config.spark.driver_memory,
+                "spark.ui.enabled": str(config.spark.ui_enabled).lower(),
+                "spark.ui.showConsoleProgress": "false",
+                "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
+                "spark.default.parallelism": str(config.spark.shuffle_partitions),
+                "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/derby",
+            }
+        )
+    conf.update(config.spark.conf)
+    return conf
+
+
+def build_session(config: AppConfig, app_name: str) -> SparkSession:
+    """Create (or attach to) the SparkSession for ``config`` on the detected platform."""
+    platform = detect_platform() if config.platform == "auto" else config.platform
+    if platform == "local":
+        # pandas UDFs and workers must run on the driver's interpreter (see docs).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in session_conf(config, platform).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _uses_s3a(config: AppConfig) -> bool:
+    return any(root.startswith("s3a://") for root in (config.landing.root, config.warehouse.root))

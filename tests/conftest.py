@@ -1,0 +1,44 @@
+"""One SparkSession for the whole suite (local[2], Delta on, UI off), plus small helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def test_config(tmp_path_factory):
+    """The local config, pointed at a per-session warehouse and landing zone."""
+    from etl_lib.config import load_config
+
+    base = tmp_path_factory.mktemp("session")
+    return load_config(
+        "local",
+        [f"warehouse.root={base / 'warehouse'}", f"landing.root={base / 'landing'}",
+         "spark.shuffle_partitions=2"],
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(test_config):
+    from etl_lib.session import build_session
+
+    session = build_session(test_config, "etl-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def warehouse(spark, tmp_path):
+    """A Delta warehouse in a fresh directory for one test."""
+    from etl_lib.io.delta import DeltaWarehouse
+
+    return DeltaWarehouse(spark, str(tmp_path / "warehouse"))

@@ -1,0 +1,38 @@
+from datetime import datetime
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType, IntegerType, StringType, StructField, StructType, TimestampType
+
+from etl_lib.cleansing import normalize_text, parse_decimal, parse_int, parse_timestamp, trim_strings
+
+
+def test_parse_timestamp_accepts_every_contract_format_and_nothing_else(spark):
+    texts = [
+        ("2024-01-15T10:22:03",), ("2024-01-15 10:22:03",), ("2024-01-15T10:22:03Z",),
+        ("2024-01-15T12:22:03+02:00",), (" 2024-01-15 10:22:03.5 ",), ("not-a-date",),
+        ("2024-13-45 99:00:00",), (None,),
+    ]
+    df = spark.createDataFrame(texts, "raw string").select(parse_timestamp(F.col("raw")).alias("ts"))
+    expected = [datetime(2024, 1, 15, 10, 22, 3)] * 4 + [datetime(2024, 1, 15, 10, 22, 3, 500000)]
+    assert [r.ts for r in df.collect()] == expected + [None, None, None]
+
+
+def test_parse_int_and_decimal_refuse_what_is_not_a_number(spark):
+    df = spark.createDataFrame(
+        [("3", "12.50"), ("-2", "-0.5"), ("1.5", "abc"), ("", "1e3"), (" 7 ", " 4 ")], "i string, d string"
+    )
+    out = df.select(parse_int(F.col("i")).alias("i"), parse_decimal(F.col("d")).alias("d"))
+    expected = spark.createDataFrame(
+        [(3, Decimal("12.50")), (-2, Decimal("-0.50")), (None, None), (None, None), (7, Decimal("4.00"))],
+        StructType([StructField("i", IntegerType()), StructField("d", DecimalType(12, 2))]),
+    )
+    assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_trim_strings_turns_blanks_into_nulls_and_normalize_text_cases(spark):
+    df = spark.createDataFrame([("  a ", "CARD "), ("   ", " Credit   Card"), (None, "")], "x string, pm string")
+    out = trim_strings(df, ["x"]).withColumn("pm", normalize_text(F.col("pm")))
+    expected = spark.createDataFrame([("a", "card"), (None, "credit card"), (None, None)], "x string, pm string")
+    assert_df_equality(out, expected, ignore_nullable=True)

@@ -1,0 +1,139 @@
+"""sales_enrich's pure transform on tiny inline frames: the contract's edge cases."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from etl_lib.joins import UNKNOWN_KEY, surrogate_key
+from etl_lib.landing import SALES_SCHEMA
+from jobs import sales_enrich
+
+DAY = date(2024, 1, 15)
+COLUMNS = [f.name for f in SALES_SCHEMA.fields]
+
+
+def raw_lines(spark, rows, source="file:/landing/sales_20240115.csv"):
+    """Raw landing rows (all strings) as read_landing returns them."""
+    full = [(*row, None, source) if len(row) == 11 else row for row in rows]
+    schema = StructType([*SALES_SCHEMA.fields, StructField("_raw_record", StringType()),
+                         StructField("_source_file", StringType())])
+    return spark.createDataFrame(full, schema)
+
+
+def line(tid="T1", ln="1", ts="2024-01-15T10:00:00", cust="C1", prod="P1", store="S1",
+         qty="2", price="10.00", disc="", total="20.00", pay="card"):
+    return (tid, ln, ts, cust, prod, store, qty, price, disc, total, pay)
+
+
+@pytest.fixture
+def dims(spark):
+    def dim(ids, natural, key):
+        return spark.createDataFrame([(i,) for i in ids], f"{natural} string").withColumn(
+            key, surrogate_key(natural))
+    store = dim(["S1"], "store_id", "store_key").withColumn("region", F.lit("East"))
+    product = dim(["P1"], "product_id", "product_key").withColumn("category", F.lit("Toys"))
+    customer = dim(["C1"], "customer_id", "customer_key")
+    return store, product, customer
+
+
+def run_transform(spark, dims, rows, history=None, **kw):
+    store, product, customer = dims
+    return sales_enrich.transform(raw_lines(spark, rows, **kw), store, product, customer, history, DAY, "r1")
+
+
+def reasons(out):
+    return {(r.tx, tuple(r.reject_reasons)) for r in out.rejected.select(
+        F.get_json_object("record", "$.transaction_id").alias("tx"), "reject_reasons").collect()}
+
+
+def test_each_contract_rejection_is_kept_with_every_reason(spark, dims):
+    rows = [
+        line(tid="OK"),
+        line(tid="NOID", prod="", store=" "),
+        line(tid="BADTS", ts="2024-13-45 99:00:00"),
+        line(tid="QTY", qty="0"),
+        line(tid="NEG", price="-1.00", qty="-3"),
+        line(tid="DISC", disc="-2.00"),
+        ("SHORT", "1", "2024-01-15T10:00:00", None, None, None, None, None, None, None, None,
+         "SHORT,1,2024-01-15T10:00:00", "file:/x.csv"),
+    ]
+    out = run_transform(spark, dims, rows)
+    assert reasons(out) == {
+        ("NOID", ("product_id_missing", "store_id_missing")),
+        ("BADTS", ("transaction_ts_invalid",)),
+        ("QTY", ("quantity_not_positive",)),
+        ("NEG", ("quantity_not_positive", "unit_price_negative")),
+        ("DISC", ("discount_amount_negative",)),
+        ("SHORT", ("unparseable_record", "product_id_missing", "store_id_missing", "quantity_missing",
+                   "unit_price_missing", "total_amount_missing")),
+    }
+    assert [r.transaction_id for r in out.staged.collect()] == ["OK"]
+    short = out.rejected.filter(F.col("raw_record").isNotNull()).first()
+    assert short.raw_record == "SHORT,1,2024-01-15T10:00:00"
+
+
+def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims):
+    first = raw_lines(spark, [line(tid="A", qty="1", total="10.00"), line(tid="B", qty="1", total="10.00")],
+                      source="file:/l/sales_20240115.csv")
+    second = raw_lines(spark, [line(tid="A", ts="2024-01-15T11:00:00", qty="3", total="30.00"),
+                               line(tid="B", qty="2", total="20.00")],
+                       source="file:/l/sales_20240115_2.csv")
+    store, product, customer = dims
+    out = sales_enrich.transform(first.unionByName(second), store, product, customer, None, DAY, "r1")
+    got = {r.transaction_id: r.quantity for r in out.staged.collect()}
+    assert got == {"A": 3, "B": 2}
+
+
+def test_zone_offsets_become_utc_and_blank_discount_means_zero(spark, dims):
+    out = run_transform(spark, dims, [line(ts="2024-01-15T12:22:03+02:00", disc="")])
+    row = out.staged.first()
+    assert row.transaction_ts == datetime(2024, 1, 15, 10, 22, 3)
+    assert row.discount_amount == Decimal("0.00")
+    assert row.sale_date == DAY
+
+
+def test_unknown_product_store_and_anonymous_customer_link_to_unknown_members(spark, dims):
+    out = run_transform(spark, dims, [line(tid="U", prod="P404", store="S404", cust="")])
+    fact = out.facts.first()
+    assert (fact.product_key, fact.store_key, fact.customer_key) == (UNKNOWN_KEY,) * 3
+    assert fact.product_id == "P404"  # kept, so the link can be repaired later
+    assert fact.customer_spend_7d is None
+
+
+def test_derived_measures(spark, dims):
+    out = run_transform(spark, dims, [line(qty="4", price="25.00", disc="10.00", total="90.00", pay=" CARD ")])
+    fact = out.facts.first()
+    assert (fact.gross_amount, fact.net_amount, fact.discount_pct) == (
+        Decimal("100.00"), Decimal("90.00"), Decimal("10.00"))
+    assert fact.payment_method == "card"
+    assert fact.date_key == 20240115
+
+
+def test_rolling_spend_includes_history_inside_the_window_only(spark, dims):
+    history = spark.createDataFrame(
+        [("C1", datetime(2024, 1, 10, 9), Decimal("5.00")),   # 5 days before: in 7d and 30d
+         ("C1", datetime(2024, 1, 1, 9), Decimal("7.00")),    # 14 days before: 30d only
+         ("C9", datetime(2024, 1, 14, 9), Decimal("100.00"))],  # other customer
+        "customer_id string, transaction_ts timestamp, net_amount decimal(14,2)",
+    )
+    rows = [line(tid="A", ts="2024-01-15T10:00:00", total="20.00"),
+            line(tid="B", ts="2024-01-15T12:00:00", total="1.00")]
+    out = run_transform(spark, dims, rows, history=history)
+    got = {r.transaction_id: (r.customer_spend_7d, r.customer_spend_30d) for r in out.facts.collect()}
+    assert got == {"A": (Decimal("25.00"), Decimal("32.00")), "B": (Decimal("26.00"), Decimal("33.00"))}
+
+
+def test_daily_summary_totals_match_facts(spark, dims):
+    rows = [line(tid="A", total="20.00"), line(tid="B", prod="P404", total="5.00", qty="1")]
+    out = run_transform(spark, dims, rows)
+    store, product, _ = dims
+    summary = sales_enrich.daily_summary(out.facts, store, product)
+    expected = spark.createDataFrame(
+        [(DAY, "East", "Toys", Decimal("20.00"), 2, 1), (DAY, "East", "Unknown", Decimal("5.00"), 1, 1)],
+        "date date, region string, category string, total_sales decimal(18,2), quantity long, lines long",
+    )
+    assert_df_equality(summary, expected, ignore_row_order=True, ignore_nullable=True)
