@@ -81,6 +81,20 @@ class LoggingSettings(_Strict):
     format: Literal["auto", "text", "json"] = "auto"
 
 
+class MaskingSettings(_Strict):
+    """PII masking: where the key is, and a policy per column per dataset."""
+
+    #: Environment variable holding the HMAC key (used when no secret id is set).
+    key_env: str = "ETL_PII_KEY"
+    #: AWS Secrets Manager secret id holding the key (preferred on AWS).
+    key_secret_id: str | None = None
+    key_secret_region: str | None = None
+    #: dataset -> column -> hash | email | phone_last4 | redact
+    policies: dict[str, dict[str, Literal["hash", "email", "phone_last4", "redact"]]] = Field(
+        default_factory=dict
+    )
+
+
 class AppConfig(_Strict):
     """The validated configuration of one run."""
 
@@ -90,6 +104,7 @@ class AppConfig(_Strict):
     landing: LandingSettings
     warehouse: WarehouseSettings
     logging: LoggingSettings = LoggingSettings()
+    masking: MaskingSettings = MaskingSettings()
     #: Logical table name -> SCHEMA.NAME.
     tables: dict[str, str]
     #: Per-job settings, validated by each job with :meth:`job_params`.

@@ -117,6 +117,19 @@ class JobContext:
     def table(self, logical_name: str) -> str:
         return self.config.table(logical_name)
 
+    def masking_key(self) -> bytes:
+        """The PII masking key from env or AWS Secrets Manager (see etl_lib.masking)."""
+        from etl_lib.masking import load_masking_key
+
+        settings = self.config.masking
+        return load_masking_key(
+            settings.key_env, settings.key_secret_id, settings.key_secret_region
+        )
+
+    def masking_policies(self, dataset: str) -> dict[str, str]:
+        """Column -> policy for ``dataset`` (empty when the dataset holds no PII)."""
+        return dict(self.config.masking.policies.get(dataset, {}))
+
 
 def _run_date(text: str) -> date:
     try:

@@ -8,7 +8,7 @@ than the one already applied is staged but does not regress the dimension.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -20,6 +20,7 @@ from etl_lib.dimensions import with_unknown_member
 from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.joins import surrogate_key
+from etl_lib.masking import Policy, mask_columns
 from etl_lib.landing import CUSTOMERS_SCHEMA, read_landing
 from etl_lib.staging import StagedBatch, stage_rows, write_staged
 from etl_lib.validation import is_missing
@@ -30,14 +31,24 @@ TEXT_COLUMNS = ("customer_id", "first_name", "last_name", "email", "phone", "seg
                 "state", "country")
 
 
-def transform(raw: DataFrame, snapshot_date: date, run_id: str) -> tuple[StagedBatch, DataFrame]:
-    """Stage a snapshot and derive the current DIM_CUSTOMER rows (without the unknown member)."""
+def transform(
+    raw: DataFrame,
+    snapshot_date: date,
+    run_id: str,
+    pii_policies: Mapping[str, Policy],
+    masking_key: bytes,
+) -> tuple[StagedBatch, DataFrame]:
+    """Mask PII, stage a snapshot and derive the current DIM_CUSTOMER rows (no unknown member).
+
+    Masking happens first, so neither STAGING, REJECTED nor the dimension ever holds raw PII.
+    """
     cleaned = trim_strings(raw, TEXT_COLUMNS).withColumns({
         "email": F.lower(F.col("email")),
         "segment": normalize_text(F.col("segment"), "title"),
         "country": F.upper(F.col("country")),
         "source_file": F.col(SOURCE_FILE),
     })
+    cleaned = mask_columns(cleaned, pii_policies, masking_key)
     record = F.struct(*[F.col(c) for c in RAW_COLUMNS])
     batch = stage_rows(cleaned, [is_missing("customer_id")], record, snapshot_date, run_id)
     staged = batch.valid.select(
@@ -56,7 +67,9 @@ def transform(raw: DataFrame, snapshot_date: date, run_id: str) -> tuple[StagedB
 def run(ctx: JobContext) -> RunStats:
     stats, day, wh = RunStats(), ctx.run_date, ctx.warehouse
     raw = read_landing(ctx.spark, ctx.config.landing.root, "customers", day)
-    batch, current = transform(raw, day, ctx.run_id)
+    batch, current = transform(
+        raw, day, ctx.run_id, ctx.masking_policies("customers"), ctx.masking_key()
+    )
     write_staged(wh, batch, ctx.table("stg_customers"), ctx.table("rejected_customers"), day, stats)
     dim_table = ctx.table("dim_customer")
     if wh.exists(dim_table):

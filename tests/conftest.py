@@ -11,6 +11,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+#: Test-only PII key; real runs take it from the environment or AWS Secrets Manager.
+TEST_PII_KEY = "test-only-pii-key"
+os.environ.setdefault("ETL_PII_KEY", TEST_PII_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +25,9 @@ def test_config(tmp_path_factory):
     return load_config(
         "local",
         [f"warehouse.root={base / 'warehouse'}", f"landing.root={base / 'landing'}",
-         "spark.shuffle_partitions=2"],
+         "spark.shuffle_partitions=2",
+         # One session serves every test, so it carries every connector a test uses.
+         "spark.capabilities=[delta, s3a, postgres, snowflake]"],
     )
 
 

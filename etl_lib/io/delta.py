@@ -14,6 +14,7 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from etl_lib.changes import ChangeSpec
 from etl_lib.io.warehouse import (
     PartitionValue,
     TableNotFoundError,
@@ -108,6 +109,12 @@ class DeltaWarehouse(Warehouse):
             .whenNotMatchedInsertAll()
             .execute()
         )
+        return self._last_commit(table)
+
+    def apply_changes(self, changes: DataFrame, table: str, spec: ChangeSpec) -> WriteResult:
+        from etl_lib.cdc import apply_changes
+
+        apply_changes(self, changes, table, spec)
         return self._last_commit(table)
 
     def delta_table(self, table: str) -> DeltaTable:

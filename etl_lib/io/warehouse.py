@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from pyspark.sql import DataFrame
 
+from etl_lib.changes import ChangeSpec
 from etl_lib.config import TABLE_NAME_PATTERN
 
 __all__ = ["Warehouse", "WriteResult", "TableNotFoundError", "check_table_name"]
@@ -94,6 +95,13 @@ class Warehouse(ABC):
         With ``newer_by``, a stored row is replaced only when the incoming row's
         ``newer_by`` tuple is greater than or equal to the stored one (so replaying an old
         batch never overwrites newer state, and replaying the same batch changes nothing).
+        """
+
+    @abstractmethod
+    def apply_changes(self, changes: DataFrame, table: str, spec: ChangeSpec) -> WriteResult:
+        """Apply a batch of change events to ``table`` as DLT APPLY CHANGES does.
+
+        See :mod:`etl_lib.changes` for the semantics; the table is created if missing.
         """
 
     def read_or_none(self, table: str) -> DataFrame | None:

@@ -1,0 +1,44 @@
+# The README's commands. Each target installs what it needs on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_START ?= 2024-01-15
+DEMO_DAYS ?= 3
+DEMO_SCALE ?= 1.0
+LANDING ?= data/landing
+WAREHOUSE ?= warehouse
+APT_UPDATED := /tmp/.retail-etl-apt-updated
+
+.PHONY: setup demo test package clean java
+
+setup: java $(STAMP)
+
+# Java 17 from Debian's packages when no java is on PATH (Spark 3.5 runs on 17).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo ">> installing Java 17 (Debian package openjdk-17-jre-headless)"; \
+	  [ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+$(STAMP): setup.cfg pyproject.toml
+	@echo ">> creating $(VENV) with the pinned Python dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) scripts/configure_local_spark.py
+	@touch $@
+
+demo: setup
+	$(PY) scripts/run_demo.py --start-date $(DEMO_START) --days $(DEMO_DAYS) \
+	  --scale $(DEMO_SCALE) --landing $(LANDING) --warehouse $(WAREHOUSE)
+
+test: setup
+	$(PY) -m pytest -q
+
+package: setup
+	$(PY) scripts/package.py --out dist
+
+clean:
+	rm -rf dist build *.egg-info .pytest_cache
