@@ -12,7 +12,10 @@ with :meth:`AppConfig.job_params`, so this module knows no job.
 
 from __future__ import annotations
 
+import os
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -28,7 +31,10 @@ __all__ = [
 ]
 
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
-DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+#: The repo's conf/ (a checkout or editable install). Packaged builds carry a copy as
+#: etl_lib/_conf, read through importlib.resources so it also works from a --py-files zip.
+REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR_ENV = "ETL_CONF_DIR"
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
@@ -159,7 +165,7 @@ def load_config(
         ConfigError: a missing file, bad YAML, an unknown key or a wrong type, naming the
             dotted key and the file (or ``--conf``) it came from.
     """
-    directory = Path(conf_dir) if conf_dir else DEFAULT_CONF_DIR
+    directory = _conf_directory(conf_dir)
     merged: dict[str, Any] = {}
     origins: dict[tuple[str, ...], str] = {}
     for path in (directory / "base.yaml", directory / f"{env}.yaml"):
@@ -181,7 +187,18 @@ def load_config(
         ) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _conf_directory(conf_dir: Path | str | None) -> Path | Traversable:
+    """conf_dir if given, else $ETL_CONF_DIR, else the repo's conf/, else the packaged copy."""
+    if conf_dir:
+        return Path(conf_dir)
+    if os.environ.get(CONF_DIR_ENV):
+        return Path(os.environ[CONF_DIR_ENV])
+    if (REPO_CONF_DIR / "base.yaml").is_file():
+        return REPO_CONF_DIR
+    return resources.files("etl_lib") / "_conf"
+
+
+def _read_yaml(path: Path | Traversable) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"conf error: {_display(path)}: file not found")
     try:
@@ -236,7 +253,9 @@ def _describe(err: dict[str, Any]) -> str:
     return str(err["msg"])
 
 
-def _display(path: Path) -> str:
+def _display(path: Path | Traversable) -> str:
+    if not isinstance(path, Path):
+        return f"etl_lib/_conf/{path.name}"
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
