@@ -14,6 +14,7 @@ APT_UPDATED := /tmp/.retail-etl-apt-updated
 .PHONY: setup demo test package clean java
 
 setup: java $(STAMP)
+	@$(PY) scripts/configure_local_spark.py --check || $(PY) scripts/configure_local_spark.py
 
 # Java 17 from Debian's packages when no java is on PATH (Spark 3.5 runs on 17).
 java:
@@ -27,7 +28,6 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) scripts/configure_local_spark.py
 	@touch $@
 
 demo: setup

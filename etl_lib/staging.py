@@ -1,7 +1,8 @@
 """The landing -> STAGING hop every dataset shares: reasons, REJECTED rows, atomic writes.
 
 REJECTED tables have one shape for every dataset, so one query can read them all:
-``business_date, source_file, reject_reasons, raw_record, record (JSON of the row), run_id``.
+``business_date, source_file, reject_reasons, raw_record, record (JSON of the row)``.
+Which run wrote a day is in RUN_LOG; rows carry no run id, so a rerun rewrites the same rows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from etl_lib.validation import REASONS, Rule, split_valid, with_reasons
 __all__ = ["REJECTED_COLUMNS", "StagedBatch", "stage_rows", "read_optional_landing",
            "unparseable", "write_staged"]
 
-REJECTED_COLUMNS = ("business_date", "source_file", REASONS, "raw_record", "record", "run_id")
+REJECTED_COLUMNS = ("business_date", "source_file", REASONS, "raw_record", "record")
 
 
 def unparseable() -> Rule:
@@ -60,7 +61,6 @@ def stage_rows(
         F.col(REASONS),
         F.col(RAW_RECORD).alias("raw_record"),
         F.to_json(record).alias("record"),
-        F.lit(run_id).alias("run_id"),
     )
     return StagedBatch(valid=valid.drop(RAW_RECORD), rejected=rejected_shaped)
 

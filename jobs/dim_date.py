@@ -49,8 +49,20 @@ def transform(calendar: DataFrame) -> DataFrame:
     )
 
 
+def _already_built(ctx: JobContext, params: Params) -> bool:
+    table = ctx.warehouse.read_or_none(ctx.table("dim_date"))
+    if table is None:
+        return False
+    bounds = table.agg(F.min("full_date"), F.max("full_date"), F.count(F.lit(1))).first()
+    expected_days = (params.end - params.start).days + 1
+    return tuple(bounds) == (params.start, params.end, expected_days)
+
+
 def run(ctx: JobContext) -> RunStats:
     params = ctx.config.job_params(JOB_NAME, Params)
+    if _already_built(ctx, params):
+        ctx.log.info("DIM_DATE already covers %s .. %s", params.start, params.end)
+        return RunStats()
     calendar = ctx.spark.sql(
         "SELECT explode(sequence(to_date(:start), to_date(:end), interval 1 day)) AS full_date",
         args={"start": params.start.isoformat(), "end": params.end.isoformat()},

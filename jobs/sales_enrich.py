@@ -110,7 +110,6 @@ def stage(raw: DataFrame, business_date: date, run_id: str) -> StagedBatch:
     staged = latest.withColumns({
         "sale_date": F.to_date("transaction_ts"),
         "business_date": F.lit(business_date),
-        "run_id": F.lit(run_id),
     })
     return StagedBatch(valid=staged, rejected=batch.rejected)
 
@@ -175,7 +174,7 @@ def build_facts(
         "customer_key", "store_id", "product_id", "customer_id", "quantity", "unit_price",
         "discount_amount", "gross_amount", "net_amount", "discount_pct", "payment_method",
         *[f"customer_spend_{days}d" for days in windows_days],
-        "source_file", "business_date", "run_id",
+        "source_file", "business_date",
     )
 
 

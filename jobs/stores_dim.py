@@ -45,7 +45,7 @@ def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedB
     staged = batch.valid.select(
         "store_id", "store_name", "city", F.col("region_clean").alias("region"), "country",
         F.col("opened").alias("opened_date"), "source_file",
-        F.lit(business_date).alias("business_date"), F.lit(run_id).alias("run_id"),
+        F.lit(business_date).alias("business_date"),
     )
     members = dedupe_latest(staged, ["store_id"], ["source_file"]).select(
         surrogate_key("store_id").alias("store_key"),

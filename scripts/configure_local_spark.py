@@ -31,24 +31,47 @@ def defaults_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Spark's console logging at WARN, so a job's own progress lines stay readable.
+LOG4J2 = """# written by scripts/configure_local_spark.py
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+logger.hadoop_native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.hadoop_native.level = error
+logger.spark_utils.name = org.apache.spark.util.Utils
+logger.spark_utils.level = error
+"""
+
+
+def _write_owned(target: Path, wanted: str) -> bool:
+    """Write ``wanted`` to ``target`` unless someone else's file is there."""
+    current = target.read_text() if target.exists() else None
+    if current is not None and not current.startswith(MARK):
+        print(f"{target} exists and was not written by this script; leaving it", file=sys.stderr)
+        return False
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(wanted)
+    print(f"wrote {target}")
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is missing or stale")
     args = parser.parse_args()
     import pyspark
 
-    target = Path(pyspark.__file__).parent / "conf" / "spark-defaults.conf"
-    wanted = defaults_text()
-    current = target.read_text() if target.exists() else None
+    conf_dir = Path(pyspark.__file__).parent / "conf"
+    files = {conf_dir / "spark-defaults.conf": defaults_text(), conf_dir / "log4j2.properties": LOG4J2}
     if args.check:
-        return 0 if current == wanted else 1
-    if current is not None and not current.startswith(MARK):
-        print(f"{target} exists and was not written by this script; leaving it", file=sys.stderr)
-        return 1
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(wanted)
-    print(f"wrote {target}")
-    return 0
+        return 0 if all(p.exists() and p.read_text() == text for p, text in files.items()) else 1
+    return 0 if all([_write_owned(path, text) for path, text in files.items()]) else 1
 
 
 if __name__ == "__main__":
