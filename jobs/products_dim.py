@@ -1,6 +1,9 @@
 """products_dim: landing products JSON Lines -> STG_PRODUCTS + REJECTED_PRODUCTS -> DIM_PRODUCT (SCD1).
 
-The nested record is flattened (category.name -> category, price.amount -> price, ...).
+The nested record is flattened by etl_lib.semistructured (category.name -> category__name
+-> DIM_PRODUCT.category, price.amount -> price__amount -> price, ...); a value of the wrong
+JSON type is rejected as ``<field>_type_conflict``, and fields the contract does not know
+are reported to METADATA.SCHEMA_DRIFT (and logged) without failing the run.
 Files may hold the full catalog or only changes; a product is overwritten only by a
 record at least as new (updated_at), so replaying an old file never regresses it.
 """
@@ -21,24 +24,29 @@ from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.joins import surrogate_key
 from etl_lib.landing import PRODUCTS_SCHEMA
+from etl_lib.semistructured import FlattenSpec, conflict_rules, report_landing_drift
+from etl_lib.semistructured import flatten as flatten_nested
 from etl_lib.staging import StagedBatch, read_optional_landing, stage_rows, write_staged
 from etl_lib.validation import Rule, is_missing, not_parsed
 
 JOB_NAME = "products_dim"
 RAW_COLUMNS = tuple(field.name for field in PRODUCTS_SCHEMA.fields)
+#: attributes (free-form map) as JSON text, tags kept as an array, the raw row kept whole.
+FLATTEN_SPEC = FlattenSpec(modes={"attributes": "json", "tags": "keep", "_record": "keep"})
 
 
 def flatten(raw: DataFrame) -> DataFrame:
-    """Typed, flat product columns next to the raw ones."""
-    return raw.withColumns({
+    """Typed, flat product columns; the raw row kept as the ``_record`` struct."""
+    with_record = raw.withColumn("_record", F.struct(*[F.col(c) for c in RAW_COLUMNS]))
+    return flatten_nested(with_record, FLATTEN_SPEC).withColumns({
         "product_id_clean": blank_to_null(F.col("product_id")),
         "product_name": blank_to_null(F.col("name")),
-        "category_name": F.initcap(blank_to_null(F.col("category.name"))),
-        "subcategory": F.initcap(blank_to_null(F.col("category.subcategory"))),
+        "category_name": F.initcap(blank_to_null(F.col("category__name"))),
+        "subcategory": F.initcap(blank_to_null(F.col("category__subcategory"))),
         "brand_name": blank_to_null(F.col("brand")),
-        "price_amount": F.col("price.amount").cast("decimal(12,2)"),
-        "currency": F.upper(blank_to_null(F.col("price.currency"))),
-        "attributes_json": F.to_json(F.col("attributes")),
+        "price_amount": F.col("price__amount").cast("decimal(12,2)"),
+        "currency": F.upper(blank_to_null(F.col("price__currency"))),
+        "attributes_json": F.col("attributes"),
         "updated": parse_timestamp(F.col("updated_at")),
         "source_file": F.col(SOURCE_FILE),
     })
@@ -48,13 +56,13 @@ def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedB
     """Stage a products file and derive DIM_PRODUCT rows (the latest record per product)."""
     typed = flatten(raw)
     rules = [
+        *conflict_rules(PRODUCTS_SCHEMA),
         Rule("product_id_missing", F.col("product_id_clean").isNull()),
         is_missing("updated_at"),
         not_parsed("updated_at", F.col("updated")),
         Rule("price_negative", F.col("price_amount") < 0),
     ]
-    record = F.struct(*[F.col(c) for c in RAW_COLUMNS])
-    batch = stage_rows(typed, rules, record, business_date, run_id)
+    batch = stage_rows(typed, rules, F.col("_record"), business_date, run_id)
     staged = batch.valid.select(
         F.col("product_id_clean").alias("product_id"),
         F.col("product_name").alias("name"),
@@ -84,6 +92,7 @@ def run(ctx: JobContext) -> RunStats:
     if raw is None:
         ctx.log.info("no products file for %s: DIM_PRODUCT unchanged", day)
         return stats
+    report_landing_drift(ctx, "products", PRODUCTS_SCHEMA)
     batch, members = transform(raw, day, ctx.run_id)
     write_staged(
         ctx.warehouse, batch, ctx.table("stg_products"), ctx.table("rejected_products"), day, stats
