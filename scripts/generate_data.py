@@ -9,8 +9,9 @@ alone writes the same files as generating all of them.
 
 Besides clean data it plants the traps the contract describes (unparseable and invalid
 sales lines, corrections, unknown products, nested JSON with extra fields, deleted
-customers, out-of-order and duplicated CDC events, bad reviews) and records what it
-planted in ``<out>/_manifest.json``. Consumers must never need that manifest; tests do.
+customers, out-of-order and duplicated CDC events, bad reviews, bulk-order amount
+outliers) and records what it planted in ``<out>/_manifest.json``. Consumers must never
+need that manifest; tests do.
 
 Example::
 
@@ -92,6 +93,11 @@ UNKNOWN_PRODUCT_SHARE = 0.005
 CORRECTION_SHARE = 0.01
 SECOND_FILE_CORRECTION_SHARE = 0.4
 TIE_SHARE = 0.05
+#: Planted amount outliers: a few clean lines of a $150+ product become "bulk orders" of
+#: 250-400 units (still valid lines), as a share of a chunk's lines (at least one a day).
+OUTLIER_SHARE = 0.0003
+OUTLIER_MIN_PRICE_CENTS = 15_000
+OUTLIER_QUANTITIES = (250, 401)
 HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 2, 4, 8, 12, 14, 16, 18,
                          22, 21, 17, 15, 16, 20, 22, 18, 12, 8, 4, 2], dtype=float)
 
@@ -879,9 +885,25 @@ def _slice_plan(rng: np.random.Generator, batch: Batch, n: int) -> dict[str, np.
     return plan
 
 
+def _plant_outliers(rng: np.random.Generator, batch: Batch, ctx: SalesDayContext,
+                    candidates: np.ndarray) -> int:
+    """Make a few ``candidates`` (clean lines) of pricey products bulk orders; returns how many."""
+    pricey = candidates[ctx.price_cents[batch["prod"][candidates]] >= OUTLIER_MIN_PRICE_CENTS]
+    k = min(len(pricey), _share_count(len(batch["tx"]), OUTLIER_SHARE))
+    idx = np.sort(rng.choice(pricey, size=k, replace=False)).astype(np.int64)
+    batch["qty"][idx] = rng.integers(*OUTLIER_QUANTITIES, k)
+    _price_lines(batch, ctx, idx)
+    return k
+
+
 def sales_chunk(rng: np.random.Generator, ctx: SalesDayContext, n_lines: int, tx_start: int,
-                with_second_file: bool, first_chunk: bool) -> SalesChunk:
-    """Generate ``n_lines`` data lines: ~1 % are corrections, ~2 % planted bad lines."""
+                with_second_file: bool, first_chunk: bool,
+                outlier_rng: np.random.Generator | None = None) -> SalesChunk:
+    """Generate ``n_lines`` data lines: ~1 % are corrections, ~2 % planted bad lines.
+
+    With ``outlier_rng`` (its own stream, so the other lines do not change) a few clean
+    lines that no correction copies become amount outliers.
+    """
     n_corr = _share_count(n_lines, CORRECTION_SHARE)
     n_base = n_lines - n_corr
     batch = _base_lines(rng, ctx, n_base, tx_start)
@@ -892,6 +914,8 @@ def sales_chunk(rng: np.random.Generator, ctx: SalesDayContext, n_lines: int, tx
     n_second = int(round(n_corr * SECOND_FILE_CORRECTION_SHARE)) if with_second_file else 0
     n_ties = _share_count(n_second, TIE_SHARE, minimum_n=1)
     originals = plan["clean"][:n_corr]
+    if outlier_rng is not None:
+        stats["outlier_lines"] = _plant_outliers(outlier_rng, batch, ctx, plan["clean"][n_corr:])
     same = _corrections(rng, batch, ctx, originals[n_second:], 0)
     second = _corrections(rng, batch, ctx, originals[:n_second], n_ties)
     stats.update({"corrections": len(originals), "corrections_second_file": len(originals[:n_second]),
@@ -1058,7 +1082,8 @@ def write_sales_day(out: Path, seed: int, world: World, d: int, n_lines: int) ->
         pending: Future | None = None
         for ci, size in enumerate(_chunk_sizes(n_lines)):
             rng = _rng(seed, "sales", d, 0, ci)
-            chunk = sales_chunk(rng, ctx, size, tx_start, plan.second is not None, ci == 0)
+            chunk = sales_chunk(rng, ctx, size, tx_start, plan.second is not None, ci == 0,
+                                _rng(seed, "sales", d, 3, ci))
             if pending is not None:
                 pending.result()
             pending = writer.submit(_write_chunk, fh, chunk, ctx, terminator, rng)
@@ -1100,6 +1125,7 @@ def _sales_manifest(plan: SalesFilePlan, files: dict[str, int], stats: Counter,
                         "ts_ties": int(stats["correction_ts_ties"])},
         "unknown_product_lines": int(stats["unknown_product_lines"]),
         "unknown_product_ids": unknown,
+        "outlier_lines": int(stats["outlier_lines"]),
     }
 
 
