@@ -1,0 +1,48 @@
+"""run_job: exit codes, the one-line failure message, and RUN_LOG rows for every outcome."""
+
+from etl_lib.io.delta import DeltaWarehouse
+from etl_lib.io.warehouse import WriteResult
+from etl_lib.job import RunStats, run_job
+
+
+def test_success_records_a_run_log_row(spark, tmp_path):
+    def run(ctx):
+        stats = RunStats(rows_in=3)
+        stats.wrote(WriteResult("S.T", rows_inserted=2))
+        return stats
+
+    argv = ["--run-date", "2024-01-15", "--conf", f"warehouse.root={tmp_path}", "--run-id", "ok-1"]
+    assert run_job("ok_job", run, argv) == 0
+    row = DeltaWarehouse(spark, str(tmp_path)).read("METADATA.RUN_LOG").first()
+    assert (row.job, row.run_id, row.status, row.rows_in, row.rows_out, row.tables) == (
+        "ok_job", "ok-1", "SUCCEEDED", 3, 2, {"S.T": 2})
+
+
+def test_failure_exits_1_with_one_clear_line_and_a_failed_row(spark, tmp_path, capsys):
+    def run(ctx):
+        raise ValueError("landing file is empty")
+
+    argv = ["--run-date", "2024-01-15", "--conf", f"warehouse.root={tmp_path}", "--run-id", "bad-1"]
+    assert run_job("boom", run, argv) == 1
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line == "ERROR boom failed for 2024-01-15: ValueError: landing file is empty (run_id=bad-1)"
+    row = DeltaWarehouse(spark, str(tmp_path)).read("METADATA.RUN_LOG").first()
+    assert (row.status, row.error) == ("FAILED", "ValueError: landing file is empty")
+
+
+def test_jvm_errors_are_reported_by_their_java_message(spark, tmp_path, capsys):
+    def run(ctx):
+        ctx.spark.read.parquet(str(tmp_path / "missing")).count()
+
+    argv = ["--run-date", "2024-01-15", "--conf", f"warehouse.root={tmp_path}"]
+    assert run_job("jvm", run, argv) == 1
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "PATH_NOT_FOUND" in last_line and "Py4J" not in last_line
+
+
+def test_bad_configuration_exits_2_before_spark_work(tmp_path, capsys):
+    calls = []
+    argv = ["--run-date", "2024-01-15", "--conf", "warehouse.kind=oracle"]
+    assert run_job("cfg", calls.append, argv) == 2
+    assert calls == []
+    assert "conf error: warehouse.kind (--conf):" in capsys.readouterr().err
