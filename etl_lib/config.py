@@ -22,6 +22,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from etl_lib.connections import JdbcSourceSettings, S3Settings
+from etl_lib.deploy_settings import DeploySettings
+
 __all__ = [
     "AppConfig",
     "ConfigError",
@@ -111,6 +114,12 @@ class AppConfig(_Strict):
     warehouse: WarehouseSettings
     logging: LoggingSettings = LoggingSettings()
     masking: MaskingSettings = MaskingSettings()
+    #: How s3a:// reaches S3 or an S3 API server (endpoint, path style, credentials source).
+    s3: S3Settings = S3Settings()
+    #: JDBC databases jobs extract from, by name (credentials from env / secret manager).
+    sources: dict[str, JdbcSourceSettings] = Field(default_factory=dict)
+    #: What scripts/deploy.py renders (Glue, EMR, Dataproc, Step Functions, Airflow).
+    deploy: DeploySettings | None = None
     #: Logical table name -> SCHEMA.NAME.
     tables: dict[str, str]
     #: Per-job settings, validated by each job with :meth:`job_params`.
