@@ -11,9 +11,9 @@ LANDING ?= data/landing
 WAREHOUSE ?= warehouse
 APT_UPDATED := /tmp/.retail-etl-apt-updated
 
-.PHONY: setup demo test package clean java
+.PHONY: setup demo test package clean java postgres
 
-setup: java $(STAMP)
+setup: java postgres $(STAMP)
 	@$(PY) scripts/configure_local_spark.py --check || $(PY) scripts/configure_local_spark.py
 
 # Java 17 from Debian's packages when no java is on PATH (Spark 3.5 runs on 17).
@@ -22,6 +22,18 @@ java:
 	  echo ">> installing Java 17 (Debian package openjdk-17-jre-headless)"; \
 	  [ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+# PostgreSQL server binaries for the JDBC tests, which run their own throwaway cluster:
+# Debian's default cluster is not created (so no server is left running).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo ">> installing PostgreSQL (Debian package postgresql)"; \
+	  mkdir -p /etc/postgresql-common; \
+	  [ -f /etc/postgresql-common/createcluster.conf ] || \
+	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+	  [ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold \
+	    postgresql >/dev/null; }
 
 $(STAMP): setup.cfg pyproject.toml
 	@echo ">> creating $(VENV) with the pinned Python dependencies"
