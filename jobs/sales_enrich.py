@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import reduce
 
 from pydantic import BaseModel, ConfigDict, Field
 from pyspark.sql import DataFrame, Window
@@ -23,14 +24,17 @@ from etl_lib.cleansing import normalize_text, parse_decimal, parse_int, parse_ti
 from etl_lib.dedupe import dedupe_latest
 from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
-from etl_lib.joins import lookup_key
+from etl_lib.joins import UNKNOWN_KEY, lookup_key
 from etl_lib.landing import SALES_SCHEMA, read_landing
+from etl_lib.scd import as_of_lookup
 from etl_lib.staging import StagedBatch, stage_rows
 from etl_lib.validation import Rule, is_missing, not_parsed
 
 JOB_NAME = "sales_enrich"
 LINE_KEY = ("transaction_id", "line_number")
 LATEST_FIRST = ("transaction_ts", "source_file")
+#: Fact columns that link to a dimension member (UNKNOWN_KEY until the member arrives).
+MEMBER_KEYS = ("store_key", "product_key", "customer_key")
 RAW_COLUMNS = tuple(field.name for field in SALES_SCHEMA.fields)
 
 
@@ -147,6 +151,15 @@ def with_rolling_spend(
     return lines.join(current, list(LINE_KEY), "left")
 
 
+def link_customers(lines: DataFrame, dim_customer: DataFrame) -> DataFrame:
+    """Add ``customer_key``: with DIM_CUSTOMER's SCD2 versions (``valid_from`` present) the
+    version valid at ``transaction_ts`` (exactly one per line, see ``etl_lib.scd.as_of_lookup``),
+    else the key of the customer's one row."""
+    if "valid_from" in dim_customer.columns:
+        return as_of_lookup(lines, dim_customer, "customer_id", "customer_key", "transaction_ts")
+    return lookup_key(lines, dim_customer, "customer_id", "customer_key")
+
+
 def build_facts(
     staged: DataFrame,
     dim_store: DataFrame,
@@ -167,7 +180,7 @@ def build_facts(
     })
     linked = lookup_key(measured, dim_store, "store_id", "store_key")
     linked = lookup_key(linked, dim_product, "product_id", "product_key")
-    linked = lookup_key(linked, dim_customer, "customer_id", "customer_key")
+    linked = link_customers(linked, dim_customer)
     enriched = with_rolling_spend(linked, history, windows_days)
     return enriched.select(
         *LINE_KEY, "sale_date", "date_key", "transaction_ts", "store_key", "product_key",
@@ -192,12 +205,37 @@ def transform(
 
     Args:
         raw_sales: the day's landing lines as read by ``read_landing(..., "sales", ...)``.
-        dim_store, dim_product, dim_customer: current dimension rows (natural key + key).
+        dim_store, dim_product: current dimension rows (natural key + key).
+        dim_customer: DIM_CUSTOMER's versions (SCD2: the version valid at the sale is
+            linked), or one row per customer.
         history: fact lines of the days before (for rolling spend), or None on the first day.
     """
     batch = stage(raw_sales, business_date, run_id)
     facts = build_facts(batch.valid, dim_store, dim_product, dim_customer, history, windows_days)
     return SalesOutputs(staged=batch.valid, rejected=batch.rejected, facts=facts)
+
+
+def repair_unknown_members(
+    facts: DataFrame, dim_store: DataFrame, dim_product: DataFrame, dim_customer: DataFrame
+) -> DataFrame:
+    """Fact lines linked to an unknown member (-1) whose member has arrived, with the link repaired.
+
+    Only the -1 keys are re-linked (with the same lookups as new lines); keys already set
+    never change. Only repaired lines are returned, with ``facts``' columns, so merging them
+    by line key is idempotent: a second run finds nothing left to repair.
+    """
+    unknown = reduce(lambda a, b: a | b, [F.col(k) == UNKNOWN_KEY for k in MEMBER_KEYS])
+    candidates = facts.filter(unknown).withColumnsRenamed({k: f"_was_{k}" for k in MEMBER_KEYS})
+    relinked = lookup_key(candidates, dim_store, "store_id", "store_key")
+    relinked = lookup_key(relinked, dim_product, "product_id", "product_key")
+    relinked = link_customers(relinked, dim_customer)
+    was_unknown = {k: F.col(f"_was_{k}") == UNKNOWN_KEY for k in MEMBER_KEYS}
+    repaired = reduce(
+        lambda a, b: a | b, [was_unknown[k] & (F.col(k) != UNKNOWN_KEY) for k in MEMBER_KEYS]
+    )
+    return relinked.filter(repaired).withColumns({
+        k: F.when(was_unknown[k], F.col(k)).otherwise(F.col(f"_was_{k}")) for k in MEMBER_KEYS
+    }).select(*facts.columns)
 
 
 def daily_summary(facts: DataFrame, dim_store: DataFrame, dim_product: DataFrame) -> DataFrame:
@@ -237,7 +275,7 @@ def run(ctx: JobContext) -> RunStats:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     out = transform(
         raw, dims["dim_store"], dims["dim_product"],
-        dims["dim_customer"].filter("is_current"), history, day, ctx.run_id, windows,
+        dims["dim_customer"], history, day, ctx.run_id, windows,
     )
     # Parse the CSV once and deduplicate once: both frames feed several writes.
     raw_lines, staged_lines = raw.cache(), out.staged.cache()
@@ -256,7 +294,18 @@ def run(ctx: JobContext) -> RunStats:
     stats.wrote(wh.merge(
         out.facts, fact_table, keys=LINE_KEY, newer_by=LATEST_FIRST, partition_by=["sale_date"],
     ))
-    sale_dates = sorted(r[0] for r in out.staged.select("sale_date").distinct().collect())
+    # Late-arriving members: re-link older lines still pointing at an unknown member.
+    repaired = repair_unknown_members(
+        wh.read(fact_table), dims["dim_store"], dims["dim_product"], dims["dim_customer"]
+    ).cache()
+    repaired_dates = [r[0] for r in repaired.select("sale_date").distinct().collect()]
+    if repaired_dates:
+        fixed = stats.wrote(wh.merge(repaired, fact_table, keys=LINE_KEY))
+        ctx.log.info("re-linked %d fact lines to members that arrived late", fixed.rows_updated)
+    repaired.unpersist()
+    sale_dates = sorted(
+        {r[0] for r in out.staged.select("sale_date").distinct().collect()} | set(repaired_dates)
+    )
     facts_of_days = wh.read(fact_table).filter(F.col("sale_date").isin(sale_dates))
     summary = daily_summary(facts_of_days, dims["dim_store"], dims["dim_product"])
     stats.wrote(wh.overwrite_partitions(

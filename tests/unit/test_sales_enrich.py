@@ -137,3 +137,33 @@ def test_daily_summary_totals_match_facts(spark, dims):
         "date date, region string, category string, total_sales decimal(18,2), quantity long, lines long",
     )
     assert_df_equality(summary, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_customer_key_is_the_dim_customer_version_valid_at_the_sale(spark, dims):
+    store, product, _ = dims
+    versions = spark.createDataFrame(
+        [("C1", 101, date(2024, 1, 1), date(2024, 1, 15)), ("C1", 102, date(2024, 1, 15), None),
+         (None, -1, None, None)],
+        "customer_id string, customer_key long, valid_from date, valid_to date",
+    )
+    rows = [line(tid="A", ts="2024-01-14T23:59:59"), line(tid="B", ts="2024-01-15T00:00:00"),
+            line(tid="C", cust="C404"), line(tid="D", cust="")]
+    out = sales_enrich.transform(raw_lines(spark, rows), store, product, versions, None, DAY, "r1")
+    got = sorted((r.transaction_id, r.customer_key) for r in out.facts.collect())
+    assert got == [("A", 101), ("B", 102), ("C", UNKNOWN_KEY), ("D", UNKNOWN_KEY)]
+
+
+def test_repair_unknown_members_relinks_late_arrivals_once(spark, dims):
+    store, product, customer = dims
+    out = run_transform(spark, dims, [line(tid="A", prod="P404"), line(tid="B")])
+    facts = out.facts
+    assert {r.transaction_id: r.product_key for r in facts.collect()}["A"] == UNKNOWN_KEY
+    arrived = product.unionByName(
+        spark.createDataFrame([("P404",)], "product_id string")
+        .withColumn("product_key", surrogate_key("product_id")).withColumn("category", F.lit("Toys")))
+    repaired = sales_enrich.repair_unknown_members(facts, store, arrived, customer)
+    assert [(r.transaction_id, r.product_key, r.store_key) for r in repaired.collect()] == [
+        ("A", arrived.filter("product_id = 'P404'").first().product_key, facts.first().store_key)]
+    assert repaired.columns == facts.columns
+    merged = facts.filter("transaction_id != 'A'").unionByName(repaired)
+    assert sales_enrich.repair_unknown_members(merged, store, arrived, customer).count() == 0
