@@ -18,7 +18,10 @@ from etl_lib.config import ConfigError
 from etl_lib.job import JobContext, RunStats, execute_step, run_job
 
 JOB_NAME = "pipeline"
-KNOWN_STEPS = ("dim_date", "stores_dim", "products_dim", "customers_dim", "sales_enrich")
+KNOWN_STEPS = (
+    "dim_date", "stores_dim", "products_dim", "customers_dim", "inventory_cdc", "sales_enrich",
+    "marts",
+)
 
 
 class Params(BaseModel):
