@@ -146,3 +146,55 @@ def test_optimize_and_vacuum_a_delta_table(spark, tmp_path):
     assert spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled", "true") == "true"
     assert_df_equality(spark.read.format("delta").load(path).select("day", "id", "product_key"),
                        rows, ignore_row_order=True, ignore_nullable=True)
+
+
+def compact_job_config(tmp_path, targets: str):
+    from etl_lib.config import load_config
+
+    return load_config("local", [
+        f"warehouse.root={tmp_path / 'wh'}", f"landing.root={tmp_path / 'landing'}",
+        f"jobs.compact.targets={targets}",
+    ])
+
+
+def test_compact_job_compacts_the_run_days_folders_and_optimizes_a_table(spark, tmp_path):
+    from datetime import date
+
+    from etl_lib.job import JobArgs, create_context
+    from jobs import compact
+
+    day = tmp_path / "landing" / "clickstream" / "2024" / "01" / "15"
+    lines = write_json_files(day / "09", files=4, lines_per_file=2)
+    write_json_files(tmp_path / "landing" / "clickstream" / "2024" / "01" / "16" / "09", 3, 1)
+    config = compact_job_config(tmp_path, (
+        '[{path: "{landing_root}/clickstream/{yyyy}/{mm}/{dd}/*", format: json, target_file_mb: 1},'
+        ' {table: fact_sales, where: "sale_date = \'{iso}\'", vacuum_retention_hours: 168}]'))
+    ctx = create_context("compact", JobArgs("local", date(2024, 1, 15), (), "r1"), config, spark)
+    facts = spark.range(6).selectExpr("id", "DATE'2024-01-15' AS sale_date")
+    for part in range(3):  # three appends: three small files in the day's partition
+        facts.filter(f"id % 3 = {part}").write.format("delta").mode("append").partitionBy(
+            "sale_date").save(ctx.warehouse.location("CURATED.FACT_SALES"))
+    stats = compact.run(ctx)
+    assert (stats.rows_in, len(data_files(day / "09"))) == (sum(lines.values()), 1)
+    assert len(data_files(tmp_path / "landing" / "clickstream" / "2024" / "01" / "16" / "09")) == 3
+    detail = ctx.warehouse.delta_table("CURATED.FACT_SALES").detail().first()
+    assert detail.numFiles == 1
+    assert ctx.warehouse.read("CURATED.FACT_SALES").count() == 6
+
+
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        ("[{path: /x, table: fact_sales}]", "exactly one of path"),
+        ("[{path: /x, format: json, zorder_by: [a]}]", "Delta targets only"),
+        ("[{table: fact_sales, vacuum_retention_hours: 1}]", "under 168; set force_retention"),
+        ("[{table: fact_sales, format: json}]", "leave format as delta"),
+    ],
+)
+def test_compact_job_conf_errors_say_what_to_fix(tmp_path, targets, message):
+    from etl_lib.config import ConfigError
+    from jobs import compact
+
+    config = compact_job_config(tmp_path, targets)
+    with pytest.raises(ConfigError, match=f"jobs.compact.targets.0: .*{message}"):
+        config.job_params("compact", compact.Params)
