@@ -20,7 +20,7 @@ from etl_lib.job import JobContext, RunStats, execute_step, run_job
 JOB_NAME = "pipeline"
 KNOWN_STEPS = (
     "dim_date", "stores_dim", "products_dim", "customers_dim", "inventory_cdc", "sales_enrich",
-    "marts",
+    "reviews_clean", "reviews_flatten", "clickstream", "marts",
 )
 
 
