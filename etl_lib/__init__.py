@@ -13,6 +13,9 @@ Modules, one responsibility each:
     validation  rules -> valid rows + rejected rows with every reason
     dedupe      latest row per business key
     joins       surrogate keys and dimension lookups with unknown members
+    changes     ChangeSpec: the options of apply_changes (DLT APPLY CHANGES)
+    scd         apply_changes' pure logic: SCD1 state, SCD2 history, snapshots, as-of lookups
+    cdc         apply_changes / apply_changes_from_snapshot on Delta (see docs/history.md)
 """
 
 __version__ = "0.1.0"

@@ -152,7 +152,9 @@ def _tuple(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)
 
 
-def _holds_newer(warehouse: Warehouse, current: DataFrame, table: str, version: date | datetime | int) -> bool:
+def _holds_newer(
+    warehouse: Warehouse, current: DataFrame, table: str, version: date | datetime | int
+) -> bool:
     """True when the target or its tombstones record a change after ``version``."""
     stamp = F.lit(version)
     newer = F.col(SEQUENCE) > stamp
@@ -209,7 +211,8 @@ def _on(columns: Sequence[str]) -> str:
 
 
 def _merge_tombstones(
-    warehouse: DeltaWarehouse, keys: DataFrame, tombstones: DataFrame, table: str, layout: ChangeLayout
+    warehouse: DeltaWarehouse, keys: DataFrame, tombstones: DataFrame, table: str,
+    layout: ChangeLayout,
 ) -> None:
     """Set the tombstone of each touched key to its latest delete, or remove it."""
     if not warehouse.exists(table):

@@ -116,7 +116,8 @@ def resolve_layout(spec: ChangeSpec, schema: StructType) -> ChangeLayout:
             reserved name, or a stored column is a MAP (not comparable: store it as JSON).
     """
     columns = schema.fieldNames()
-    named = [*spec.keys, spec.sequence_by, *(spec.column_list or ()), *(spec.except_column_list or ())]
+    named = [*spec.keys, spec.sequence_by, *(spec.column_list or ()),
+             *(spec.except_column_list or ())]
     missing = [c for c in dict.fromkeys(named) if c not in columns]
     if missing:
         raise ChangesInputError(
@@ -360,7 +361,8 @@ def compute_changes(
 
 
 def sequence_text(column: Column, data_type: DataType) -> Column:
-    """Canonical text of a sequence value: ISO date, ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS`` (UTC), or the cast."""
+    """Canonical text of a sequence value: ``yyyy-MM-dd``, ``yyyy-MM-dd'T'HH:mm:ss.SSSSSS`` (UTC)
+    or the plain cast to string."""
     if isinstance(data_type, (TimestampType, TimestampNTZType)):
         return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
     if isinstance(data_type, DateType):
@@ -414,10 +416,12 @@ def snapshot_changes(
     (SCD2: ``is_current``) with at least the snapshot's columns.
     """
     if isinstance(version, bool) or not isinstance(version, (date, datetime, int)):
-        raise ChangesInputError(f"snapshot_version must be a date, timestamp or int, not {version!r}")
+        raise ChangesInputError(
+            f"snapshot_version must be a date, timestamp or int, not {version!r}")
     missing = [k for k in keys if k not in snapshot.columns]
     if missing:
-        raise ChangesInputError(f"apply_changes_from_snapshot: keys not in the snapshot: {', '.join(missing)}")
+        raise ChangesInputError(
+            f"apply_changes_from_snapshot: keys not in the snapshot: {', '.join(missing)}")
     values = [c for c in snapshot.columns if c not in keys]
     stamp = F.lit(version).cast("long") if isinstance(version, int) else F.lit(version)
     fresh = snapshot.select(*keys, *values, F.lit(True).alias("_cdc_in_snapshot"))
@@ -467,7 +471,8 @@ def as_of_lookup(
     ranges = versions.filter(F.col(dim_key).isNotNull()).select(
         F.col(dim_key).alias("_lookup_natural_key"),
         F.col(key_column).alias("_lookup_key"),
-        F.when(F.row_number().over(ordered) > 1, F.col(VALID_FROM)).cast(at_type).alias("_lookup_from"),
+        F.when(F.row_number().over(ordered) > 1, F.col(VALID_FROM))
+        .cast(at_type).alias("_lookup_from"),
         F.lead(VALID_FROM).over(ordered).cast(at_type).alias("_lookup_to"),
     )
     if broadcast:

@@ -1,8 +1,17 @@
-"""customers_dim: the day's customer snapshot -> STG_CUSTOMERS + REJECTED_CUSTOMERS -> DIM_CUSTOMER.
+"""customers_dim: a day's customer snapshot -> STG_CUSTOMERS, REJECTED_CUSTOMERS, DIM_CUSTOMER.
 
-DIM_CUSTOMER holds the current state of every customer in the latest snapshot applied
-(one row per customer, ``is_current`` true) plus the unknown member. A snapshot older
-than the one already applied is staged but does not regress the dimension.
+PII is masked first (HMAC tokens are deterministic per value and key), so neither STAGING,
+REJECTED nor the dimension ever holds raw PII, and a changed email still reads as a change.
+
+DIM_CUSTOMER keeps every version of a customer (apply_changes_from_snapshot, SCD2, the
+snapshot date as the version): ``customer_key`` (stable per version), ``valid_from`` /
+``valid_to`` (snapshot dates; a version is valid from 00:00 UTC of its snapshot's day up
+to, not including, the next one), ``is_current``, ``_sequence`` (last snapshot folded in).
+A customer missing from a snapshot is deleted: its current version closes at that date.
+A change to ``updated_at`` alone updates the current version in place. The unknown member
+(key -1) is kept alongside. A snapshot older than the one applied is staged only.
+
+Run alone: ``spark-submit jobs/customers_dim.py --env local --run-date 2024-01-15``.
 """
 
 from __future__ import annotations
@@ -14,21 +23,25 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from etl_lib.cdc import StaleSnapshotError, apply_changes_from_snapshot
 from etl_lib.cleansing import normalize_text, trim_strings
 from etl_lib.dedupe import dedupe_latest
-from etl_lib.dimensions import with_unknown_member
+from etl_lib.dimensions import unknown_member
 from etl_lib.io.files import SOURCE_FILE
+from etl_lib.io.warehouse import Warehouse, WriteResult
 from etl_lib.job import JobContext, RunStats, run_job
-from etl_lib.joins import surrogate_key
-from etl_lib.masking import Policy, mask_columns
 from etl_lib.landing import CUSTOMERS_SCHEMA, read_landing
+from etl_lib.masking import Policy, mask_columns
 from etl_lib.staging import StagedBatch, stage_rows, write_staged
 from etl_lib.validation import is_missing
 
 JOB_NAME = "customers_dim"
+KEY, NATURAL_KEY = "customer_key", "customer_id"
 RAW_COLUMNS = tuple(field.name for field in CUSTOMERS_SCHEMA.fields)
 TEXT_COLUMNS = ("customer_id", "first_name", "last_name", "email", "phone", "segment", "city",
                 "state", "country")
+#: Changes to these columns update the current version in place instead of adding one.
+UNTRACKED = ("updated_at",)
 
 
 def transform(
@@ -38,9 +51,10 @@ def transform(
     pii_policies: Mapping[str, Policy],
     masking_key: bytes,
 ) -> tuple[StagedBatch, DataFrame]:
-    """Mask PII, stage a snapshot and derive the current DIM_CUSTOMER rows (no unknown member).
+    """Mask PII, stage a snapshot and derive its DIM_CUSTOMER members.
 
-    Masking happens first, so neither STAGING, REJECTED nor the dimension ever holds raw PII.
+    Returns:
+        (the staged batch, one masked row per customer_id: the snapshot to apply)
     """
     cleaned = trim_strings(raw, TEXT_COLUMNS).withColumns({
         "email": F.lower(F.col("email")),
@@ -55,31 +69,45 @@ def transform(
         *RAW_COLUMNS, "source_file",
         F.lit(snapshot_date).alias("business_date"), F.lit(run_id).alias("run_id"),
     )
-    current = dedupe_latest(staged, ["customer_id"], ["updated_at", "source_file"]).select(
-        surrogate_key("customer_id").alias("customer_key"),
-        *RAW_COLUMNS,
-        F.lit(True).alias("is_current"),
-        F.col("business_date").alias("snapshot_date"),
+    latest = dedupe_latest(staged, [NATURAL_KEY], ["updated_at", "source_file"])
+    members = latest.select(*RAW_COLUMNS)
+    return StagedBatch(valid=staged, rejected=batch.rejected), members
+
+
+def load_dimension(
+    warehouse: Warehouse, members: DataFrame, table: str, snapshot_date: date
+) -> WriteResult:
+    """Apply the snapshot to DIM_CUSTOMER as SCD2; a new DIM_CUSTOMER gets the unknown member.
+
+    Raises:
+        StaleSnapshotError: DIM_CUSTOMER already reflects a later snapshot.
+    """
+    created = not warehouse.exists(table)
+    result = apply_changes_from_snapshot(
+        warehouse, members, table, keys=[NATURAL_KEY], snapshot_version=snapshot_date,
+        stored_as_scd_type=2, track_history_except_column_list=UNTRACKED, surrogate_key=KEY,
     )
-    return StagedBatch(valid=staged, rejected=batch.rejected), current
+    if created:
+        dimension = warehouse.read(table)
+        unknown = unknown_member(dimension, KEY, NATURAL_KEY).withColumn("is_current", F.lit(True))
+        warehouse.merge(unknown, table, keys=[KEY])
+    return result
 
 
 def run(ctx: JobContext) -> RunStats:
     stats, day, wh = RunStats(), ctx.run_date, ctx.warehouse
     raw = read_landing(ctx.spark, ctx.config.landing.root, "customers", day)
-    batch, current = transform(
+    batch, members = transform(
         raw, day, ctx.run_id, ctx.masking_policies("customers"), ctx.masking_key()
     )
+    ctx.quality_gate(
+        stg_customers=batch.valid, rejected_customers=batch.rejected, dim_customer=members
+    )
     write_staged(wh, batch, ctx.table("stg_customers"), ctx.table("rejected_customers"), day, stats)
-    dim_table = ctx.table("dim_customer")
-    if wh.exists(dim_table):
-        applied = wh.read(dim_table).agg(F.max("snapshot_date")).first()[0]
-        if applied is not None and applied > day:
-            ctx.log.warning("DIM_CUSTOMER already reflects %s; the %s snapshot is only staged",
-                            applied, day)
-            return stats
-    dimension = with_unknown_member(current, "customer_key", "customer_id")
-    stats.wrote(wh.overwrite(dimension, dim_table))
+    try:
+        stats.wrote(load_dimension(wh, members, ctx.table("dim_customer"), day))
+    except StaleSnapshotError as exc:
+        ctx.log.warning("snapshot %s is only staged: %s", day, exc)
     return stats
 
 

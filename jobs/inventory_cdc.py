@@ -43,7 +43,9 @@ JOB_NAME = "inventory_cdc"
 KEYS = ("product_id", "store_id")
 RAW_COLUMNS = tuple(field.name for field in INVENTORY_CDC_SCHEMA.fields)
 OP_TYPES = {"I": "ADD", "U": "UPDATE", "D": "DELETE"}
-CHANGE_COLUMNS = ("product_id", "store_id", "quantity_on_hand", "reorder_point", "op_ts", "op", "seq")
+CHANGE_COLUMNS = (
+    "product_id", "store_id", "quantity_on_hand", "reorder_point", "op_ts", "op", "seq",
+)
 #: INVENTORY_CURRENT = product_id, store_id, quantity_on_hand, reorder_point, op_ts, _sequence.
 CHANGE_SPEC = ChangeSpec(
     keys=KEYS, sequence_by="seq", apply_as_deletes="op = 'D'", except_column_list=("op", "seq"),
@@ -74,14 +76,15 @@ def standardize(raw: DataFrame) -> DataFrame:
 def rejection_rules() -> list[Rule]:
     """Why an event cannot be applied (every reason that applies is kept)."""
     op, quantity = F.col("op_clean"), F.col("quantity_on_hand")
+    op_ts = blank_to_null(F.col("op_ts"))
     return [
         Rule("op_missing", op.isNull()),
         Rule("op_invalid", ~op.isin(*OP_TYPES)),
         Rule("seq_missing", F.col("seq").isNull()),
         Rule("product_id_missing", F.col("product_id_clean").isNull()),
         Rule("store_id_missing", F.col("store_id_clean").isNull()),
-        Rule("op_ts_missing", blank_to_null(F.col("op_ts")).isNull()),
-        Rule("op_ts_invalid", blank_to_null(F.col("op_ts")).isNotNull() & F.col("op_ts_parsed").isNull()),
+        Rule("op_ts_missing", op_ts.isNull()),
+        Rule("op_ts_invalid", op_ts.isNotNull() & F.col("op_ts_parsed").isNull()),
         Rule("quantity_on_hand_missing", op.isin("I", "U") & quantity.isNull()),
         Rule("quantity_on_hand_negative", quantity < 0),
         Rule("reorder_point_negative", F.col("reorder_point") < 0),
@@ -106,13 +109,16 @@ def audit_rows(events: DataFrame, business_date: date, run_id: str) -> DataFrame
     return events.select(
         op_type.alias("op_type"), "seq", "op_ts", *KEYS, "quantity_on_hand", "reorder_point",
     ).distinct().select(
-        *AUDIT_COLUMNS[:-2], F.lit(run_id).alias("run_id"), F.lit(business_date).alias("business_date"),
+        *AUDIT_COLUMNS[:-2],
+        F.lit(run_id).alias("run_id"),
+        F.lit(business_date).alias("business_date"),
     )
 
 
 def audit_changes(audit: DataFrame) -> DataFrame:
     """Audit rows back as change rows (``op`` I/U/D) for :data:`CHANGE_SPEC`."""
-    op = F.create_map(*[F.lit(v) for pair in OP_TYPES.items() for v in reversed(pair)])[F.col("op_type")]
+    codes = F.create_map(*[F.lit(v) for pair in OP_TYPES.items() for v in reversed(pair)])
+    op = codes[F.col("op_type")]
     return audit.withColumn("op", op).select(*CHANGE_COLUMNS)
 
 
@@ -202,7 +208,8 @@ def run(ctx: JobContext) -> RunStats:
         positions, day, wh.read(ctx.table("dim_product")), wh.read(ctx.table("dim_store"))
     )
     stats.wrote(wh.overwrite_partitions(
-        snapshot, ctx.table("fact_inventory"), "snapshot_date", [day], partition_by=["snapshot_date"],
+        snapshot, ctx.table("fact_inventory"), "snapshot_date", [day],
+        partition_by=["snapshot_date"],
     ))
     audit.unpersist()
     raw.unpersist()

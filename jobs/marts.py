@@ -107,7 +107,8 @@ def customer_360(facts: DataFrame, dim_customer: DataFrame, as_of: date) -> Data
         "m_score": F.ntile(QUANTILES).over(everyone.orderBy("lifetime_value", "customer_id")),
     })
     risk = (
-        (QUANTILES - F.col("r_score")) * RECENCY_WEIGHT + (QUANTILES - F.col("f_score")) * FREQUENCY_WEIGHT
+        (QUANTILES - F.col("r_score")) * RECENCY_WEIGHT
+        + (QUANTILES - F.col("f_score")) * FREQUENCY_WEIGHT
     ) / (QUANTILES - 1)
     scored = scored.withColumns({
         "rfm_segment": F.concat_ws("", "r_score", "f_score", "m_score"),
@@ -191,11 +192,13 @@ def monthly_revenue(facts: DataFrame, dim_store: DataFrame) -> DataFrame:
 def customer_cohorts(facts: DataFrame) -> DataFrame:
     """One row per (first-purchase month, months since it) with the cohort's activity."""
     known = facts.filter(F.col("customer_id").isNotNull())
-    first = known.groupBy("customer_id").agg(F.trunc(F.min("sale_date"), "month").alias("cohort_month"))
+    first = known.groupBy("customer_id").agg(
+        F.trunc(F.min("sale_date"), "month").alias("cohort_month"))
     sizes = first.groupBy("cohort_month").agg(F.count(F.lit(1)).alias("cohort_size"))
     month = F.trunc("sale_date", "month")
     activity = known.join(first, "customer_id").groupBy(
-        "cohort_month", F.months_between(month, F.col("cohort_month")).cast("int").alias("months_since")
+        "cohort_month",
+        F.months_between(month, F.col("cohort_month")).cast("int").alias("months_since"),
     ).agg(
         F.countDistinct("customer_id").alias("active_customers"),
         F.countDistinct("transaction_id").alias("orders"),
@@ -236,7 +239,9 @@ def reconcile(facts: DataFrame, marts: Marts, as_of: date) -> list[Reconciliatio
         F.countDistinct("customer_id").alias("customers"),
     ).first()
     checks = {
-        "customer_360": {"lifetime_value": "known_revenue", "lines": "known_lines", "customer_id": "customers"},
+        "customer_360": {
+            "lifetime_value": "known_revenue", "lines": "known_lines", "customer_id": "customers",
+        },
         "product_performance": {"revenue": "revenue", "units": "units", "lines": "lines"},
         "monthly_revenue": {"revenue": "revenue", "units": "units", "lines": "lines"},
         "customer_cohorts": {"revenue": "known_revenue", "cohort_size": "customers"},

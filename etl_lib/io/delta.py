@@ -114,8 +114,16 @@ class DeltaWarehouse(Warehouse):
     def apply_changes(self, changes: DataFrame, table: str, spec: ChangeSpec) -> WriteResult:
         from etl_lib.cdc import apply_changes
 
+        before = self._version(table)
         apply_changes(self, changes, table, spec)
+        if self._version(table) == before:  # an empty batch makes no commit
+            return WriteResult(table)
         return self._last_commit(table)
+
+    def _version(self, table: str) -> int | None:
+        if not self.exists(table):
+            return None
+        return DeltaTable.forPath(self.spark, self.location(table)).history(1).first()["version"]
 
     def delta_table(self, table: str) -> DeltaTable:
         """The underlying :class:`DeltaTable`, for Delta-only maintenance (OPTIMIZE, VACUUM)."""
