@@ -90,10 +90,30 @@ def build_session(config: AppConfig, app_name: str) -> SparkSession:
         # pandas UDFs and workers must run on the driver's interpreter (see docs).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    conf = session_conf(config, platform)
+    submitted = _spark_submit_master()
+    if submitted and not submitted.startswith("local") and "spark.master" not in config.spark.conf:
+        # `spark-submit --master spark://...|yarn|k8s://...` decides where a local-conf run goes.
+        conf.pop("spark.master", None)
     builder = SparkSession.builder.appName(app_name)
-    for key, value in session_conf(config, platform).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    if config.s3.configured:
+        from etl_lib.io.s3 import apply_s3_settings
+
+        apply_s3_settings(spark, config.s3)
+    return spark
+
+
+def _spark_submit_master() -> str | None:
+    """The --master given to spark-submit when this process was started by it, else None."""
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return None  # no JVM yet: the builder will launch one with our settings
+    from pyspark import SparkContext
+
+    SparkContext._ensure_initialized()
+    return SparkContext._jvm.java.lang.System.getProperty("spark.master")
 
 
 def _uses_s3a(config: AppConfig) -> bool:
