@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from etl_lib.connections import JdbcSourceSettings, S3Settings
 from etl_lib.deploy_settings import DeploySettings
+from etl_lib.quality.rules import QualitySettings
 
 __all__ = [
     "AppConfig",
@@ -114,6 +115,8 @@ class AppConfig(_Strict):
     warehouse: WarehouseSettings
     logging: LoggingSettings = LoggingSettings()
     masking: MaskingSettings = MaskingSettings()
+    #: Data quality rules per logical table (see etl_lib.quality.rules).
+    quality: QualitySettings = QualitySettings()
     #: How s3a:// reaches S3 or an S3 API server (endpoint, path style, credentials source).
     s3: S3Settings = S3Settings()
     #: JDBC databases jobs extract from, by name (credentials from env / secret manager).

@@ -23,13 +23,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from etl_lib.config import AppConfig, ConfigError, load_config
 from etl_lib.io.warehouse import Warehouse, WriteResult
 from etl_lib.logs import configure_logging
+
+if TYPE_CHECKING:
+    from etl_lib.quality.gate import QualityGate
 
 __all__ = [
     "JobArgs",
@@ -129,6 +133,28 @@ class JobContext:
     def masking_policies(self, dataset: str) -> dict[str, str]:
         """Column -> policy for ``dataset`` (empty when the dataset holds no PII)."""
         return dict(self.config.masking.policies.get(dataset, {}))
+
+    def quality_gate(self, **frames: DataFrame) -> None:
+        """Check frames against their tables' conf ``quality`` rules, before writing them.
+
+        Keywords are logical table names: ``ctx.quality_gate(stg_sales=staged)``. Every
+        check writes a QUALITY_METRICS row; a ``warn`` check that does not hold is only
+        recorded, a ``fail`` one raises ``etl_lib.quality.gate.QualityGateFailed`` naming
+        it, so the job stops before the write. Tables without rules are skipped.
+        """
+        self._quality().run(frames)
+
+    def reconcile_landing(self, table: str, landing: DataFrame) -> None:
+        """After the staging writes: each of the day's ``landing`` lines is in ``table``, in
+        its REJECTED table, or superseded (conf ``landing_balance`` checks of ``table``)."""
+        self._quality().reconcile_landing(table, landing)
+
+    def _quality(self) -> "QualityGate":
+        from etl_lib.quality.gate import QualityGate
+
+        return QualityGate(
+            self.spark, self.warehouse, self.config, self.run_id, self.run_date, self.log
+        )
 
 
 def _run_date(text: str) -> date:

@@ -94,6 +94,7 @@ def run(ctx: JobContext) -> RunStats:
         return stats
     report_landing_drift(ctx, "products", PRODUCTS_SCHEMA)
     batch, members = transform(raw, day, ctx.run_id)
+    ctx.quality_gate(stg_products=batch.valid, rejected_products=batch.rejected, dim_product=members)
     write_staged(
         ctx.warehouse, batch, ctx.table("stg_products"), ctx.table("rejected_products"), day, stats
     )

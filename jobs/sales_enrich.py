@@ -281,6 +281,7 @@ def run(ctx: JobContext) -> RunStats:
     raw_lines, staged_lines = raw.cache(), out.staged.cache()
     stats.rows_in = raw_lines.count()
     ctx.log.info("read %d landing sales lines for %s", stats.rows_in, day)
+    ctx.quality_gate(stg_sales=out.staged, rejected_sales=out.rejected)
 
     stats.wrote(wh.overwrite_partitions(
         out.rejected, ctx.table("rejected_sales"), "business_date", [day],
@@ -291,6 +292,8 @@ def run(ctx: JobContext) -> RunStats:
         partition_by=["business_date"],
     ), counts_as="other")
     ctx.log.info("staged %d lines, rejected %d", staged.rows_written, stats.rows_rejected)
+    ctx.reconcile_landing("stg_sales", raw_lines)
+    ctx.quality_gate(fact_sales=out.facts)
     stats.wrote(wh.merge(
         out.facts, fact_table, keys=LINE_KEY, newer_by=LATEST_FIRST, partition_by=["sale_date"],
     ))
@@ -308,6 +311,7 @@ def run(ctx: JobContext) -> RunStats:
     )
     facts_of_days = wh.read(fact_table).filter(F.col("sale_date").isin(sale_dates))
     summary = daily_summary(facts_of_days, dims["dim_store"], dims["dim_product"])
+    ctx.quality_gate(daily_sales_summary=summary)
     stats.wrote(wh.overwrite_partitions(
         summary, ctx.table("daily_sales_summary"), "date", sale_dates, partition_by=["date"],
     ), counts_as="other")

@@ -64,6 +64,7 @@ def run(ctx: JobContext) -> RunStats:
         ctx.log.info("no stores file for %s: DIM_STORE keeps its current members", day)
         return stats
     batch, members = transform(raw, day, ctx.run_id)
+    ctx.quality_gate(stg_stores=batch.valid, rejected_stores=batch.rejected, dim_store=members)
     write_staged(ctx.warehouse, batch, ctx.table("stg_stores"), ctx.table("rejected_stores"), day, stats)
     stats.wrote(upsert_scd1(
         ctx.warehouse, members, ctx.table("dim_store"), "store_key", "store_id", ["source_date"]
