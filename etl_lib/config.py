@@ -29,6 +29,7 @@ from etl_lib.quality.rules import QualitySettings
 __all__ = [
     "AppConfig",
     "ConfigError",
+    "SnowflakeSettings",
     "load_config",
     "parse_override",
     "TABLE_NAME_PATTERN",
@@ -85,6 +86,70 @@ class WarehouseSettings(_Strict):
     root: str
 
 
+_SNOWFLAKE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_SNOWFLAKE_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Connector options that carry secrets: they come from env / a secret manager, never conf.
+_SECRET_OPTIONS = frozenset({"sfpassword", "pem_private_key", "sftoken", "private_key_path",
+                             "pem_private_key_passphrase", "password", "private_key"})
+
+
+class SnowflakeSettings(_Strict):
+    """Where and as whom the Snowflake adapter connects (``warehouse.kind: snowflake``).
+
+    Secrets are never held here, only where to find them: key-pair auth reads the PEM key
+    from AWS Secrets Manager (``private_key_secret_id``) or the env var ``private_key_env``;
+    password auth (or the fallback when no key is found) reads ``password_env``.
+    """
+
+    #: Account identifier, e.g. ``myorg-myaccount`` or ``xy12345.eu-west-1``.
+    account: str
+    user: str
+    role: str | None = None
+    warehouse: str
+    database: str
+    schema_: str = Field("PUBLIC", alias="schema")
+    #: Full URL when it is not ``https://<account>.snowflakecomputing.com`` (PrivateLink, proxy).
+    url: str | None = None
+    auth: Literal["key_pair", "password"] = "key_pair"
+    private_key_secret_id: str | None = None
+    private_key_secret_region: str | None = None
+    private_key_env: str = "SNOWFLAKE_PRIVATE_KEY"
+    private_key_passphrase_env: str = "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"
+    password_env: str = "SNOWFLAKE_PASSWORD"
+    #: Session time zone of the connector (``sfTimezone``); jobs compute in UTC.
+    timezone: str = "UTC"
+    #: ``spark_connector`` (production) or ``python_connector`` (small loads through the
+    #: driver with snowflake-connector-python: tests on fakesnow, DDL scripts).
+    transport: Literal["spark_connector", "python_connector"] = "spark_connector"
+    #: Extra non-secret spark-snowflake options, e.g. ``{parallelism: "8"}``.
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("account")
+    @classmethod
+    def _account_is_plain(cls, value: str) -> str:
+        if not _SNOWFLAKE_ACCOUNT.match(value):
+            raise ValueError(f"{value!r} is not an account identifier (letters, digits, - _ .)")
+        return value
+
+    @field_validator("user", "role", "warehouse", "database", "schema_")
+    @classmethod
+    def _plain_identifier(cls, value: str | None) -> str | None:
+        if value is not None and not _SNOWFLAKE_IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a plain identifier (letters, digits, _ and $)")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _no_secret_options(cls, options: dict[str, str]) -> dict[str, str]:
+        secret = sorted(k for k in options if k.lower() in _SECRET_OPTIONS)
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: secrets never go in conf; use private_key_secret_id, "
+                "private_key_env or password_env"
+            )
+        return options
+
+
 class LoggingSettings(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: ``auto``: readable text locally, JSON lines on clusters.
@@ -113,6 +178,8 @@ class AppConfig(_Strict):
     spark: SparkSettings = SparkSettings()
     landing: LandingSettings
     warehouse: WarehouseSettings
+    #: Connection settings of the Snowflake adapter; required when warehouse.kind is snowflake.
+    snowflake: SnowflakeSettings | None = Field(None, validate_default=True)
     logging: LoggingSettings = LoggingSettings()
     masking: MaskingSettings = MaskingSettings()
     #: Data quality rules per logical table (see etl_lib.quality.rules).
@@ -127,6 +194,17 @@ class AppConfig(_Strict):
     tables: dict[str, str]
     #: Per-job settings, validated by each job with :meth:`job_params`.
     jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("snowflake")
+    @classmethod
+    def _snowflake_when_used(cls, value: SnowflakeSettings | None, info: Any) -> Any:
+        warehouse = info.data.get("warehouse")
+        if value is None and warehouse is not None and warehouse.kind == "snowflake":
+            raise ValueError(
+                "warehouse.kind is snowflake but there is no snowflake: section "
+                "(account, user, warehouse, database, ...)"
+            )
+        return value
 
     @field_validator("tables")
     @classmethod
