@@ -1,0 +1,281 @@
+"""The Snowflake warehouse adapter: the Warehouse port over spark-snowflake and generated SQL.
+
+Every write loads the batch into a transient staging table next to the target
+(``<NAME>__STG_<id>``, created from the batch's schema, dropped on success and on failure)
+and then changes the target with DML in one transaction, so readers see all of a write or
+none of it and the table itself (grants, clustering, comments) is never replaced:
+
+* ``overwrite``: DELETE every row + INSERT (what ``truncate_table=on`` promises, atomically).
+* ``overwrite_partitions``: DELETE the listed values + INSERT.
+* ``merge``: one MERGE by null-safe keys, updating only when ``newer_by`` is at least as new.
+* ``apply_changes``: SCD1/SCD2 statements of :mod:`etl_lib.io.snowflake_scd`.
+
+A missing target is created from the batch's schema (:func:`snowflake_sql.snowflake_type`);
+an existing one must already have every column of the batch (schema changes are DDL in
+deploy/snowflake, never a side effect of a load). ``partition_by`` is accepted for the
+port's sake: Snowflake partitions by itself (clustering keys live in the DDL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from etl_lib.changes import ChangeSpec
+from etl_lib.config import AppConfig, ConfigError
+from etl_lib.io import snowflake_sql as sql
+from etl_lib.io.snowflake_session import Result, SqlSession, transaction
+from etl_lib.io.snowflake_sql import Table
+from etl_lib.io.snowflake_transport import Transport
+from etl_lib.io.warehouse import (
+    PartitionValue,
+    TableNotFoundError,
+    Warehouse,
+    WriteResult,
+    check_table_name,
+)
+
+__all__ = ["PartitionMismatchError", "SchemaMismatchError", "SnowflakeWarehouse", "StagedBatch"]
+
+log = logging.getLogger(__name__)
+
+
+class SchemaMismatchError(ValueError):
+    """The batch has columns the existing Snowflake table does not."""
+
+
+class PartitionMismatchError(ValueError):
+    """``overwrite_partitions`` got rows outside the partition values it was told to replace."""
+
+
+class SnowflakeWarehouse(Warehouse):
+    """Tables ``SCHEMA.NAME`` of one Snowflake database, reached through a :class:`Transport`."""
+
+    def __init__(self, spark: SparkSession, transport: Transport, database: str) -> None:
+        self.spark = spark
+        self.transport = transport
+        self.database = sql.quote(database, "database").strip('"')
+
+    @classmethod
+    def from_config(
+        cls,
+        spark: SparkSession,
+        config: AppConfig,
+        environ: Mapping[str, str] | None = None,
+        secrets_client: Any = None,
+    ) -> SnowflakeWarehouse:
+        """The adapter ``config.snowflake`` describes, with its credential resolved now.
+
+        Raises:
+            ConfigError: there is no ``snowflake:`` section.
+            SnowflakeAuthError: no usable credential (the message says where it looked).
+        """
+        from etl_lib.io.snowflake_auth import (
+            connector_options,
+            python_connect_args,
+            resolve_credentials,
+        )
+        from etl_lib.io.snowflake_transport import (
+            PythonConnectorTransport,
+            SparkConnectorTransport,
+        )
+
+        settings = config.snowflake
+        if settings is None:
+            raise ConfigError("conf error: snowflake: section missing (needed by warehouse.kind)")
+        credentials = resolve_credentials(settings, environ, secrets_client)
+        log.info(
+            "snowflake: account %s, user %s, database %s, %s auth from %s, %s transport",
+            settings.account, settings.user, settings.database, credentials.method,
+            credentials.source, settings.transport,
+        )
+        transport: Transport
+        if settings.transport == "spark_connector":
+            transport = SparkConnectorTransport(spark, connector_options(settings, credentials))
+        else:
+            args = python_connect_args(settings, credentials)
+
+            def connect() -> Any:
+                import snowflake.connector  # looked up per call: fakesnow patches it in tests
+
+                return snowflake.connector.connect(**args)
+
+            transport = PythonConnectorTransport(spark, connect)
+        return cls(spark, transport, settings.database)
+
+    def __repr__(self) -> str:
+        return f"SnowflakeWarehouse(database={self.database}, transport={self.transport!r})"
+
+    # -- reads -------------------------------------------------------------------------
+
+    def table_ref(self, table: str) -> Table:
+        """The fully qualified :class:`Table` for a port name ``SCHEMA.NAME``."""
+        return Table.parse(check_table_name(table), self.database)
+
+    def location(self, table: str) -> str:
+        return str(self.table_ref(table))
+
+    def exists(self, table: str) -> bool:
+        target = self.table_ref(table)
+        with self.transport.session() as session:
+            return self._exists(session, target)
+
+    def read(self, table: str) -> DataFrame:
+        """The table with lower-case column names (pushdown applies to what follows)."""
+        if not self.exists(table):
+            raise TableNotFoundError(f"{table} does not exist in Snowflake ({self.location(table)})")
+        return self.transport.read_table(self.table_ref(table))
+
+    def query(self, text: str) -> DataFrame:
+        """The result of a SELECT run in Snowflake (the caller's own SQL), lower-case columns."""
+        return self.transport.read_query(text)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> WriteResult:
+        with self.staged(df, self.table_ref(table)) as batch:
+            with transaction(batch.session):
+                deleted = batch.run(sql.delete_all(batch.target))
+                inserted = batch.run(sql.insert_from(batch.target, batch.table, batch.columns))
+        return _result(table, inserted, deleted)
+
+    def overwrite_partitions(
+        self,
+        df: DataFrame,
+        table: str,
+        column: str,
+        values: Sequence[PartitionValue],
+        partition_by: Sequence[str] = (),
+    ) -> WriteResult:
+        target = self.table_ref(table)
+        if not values and self.exists(table):
+            return WriteResult(table.upper())
+        with self.staged(df, target) as batch:
+            if not values:  # the table was just created: the batch is its first content
+                with transaction(batch.session):
+                    inserted = batch.run(sql.insert_from(target, batch.table, batch.columns))
+                return _result(table, inserted)
+            outside = batch.session.run(sql.count_outside(batch.table, column, values)).scalar()
+            if outside:
+                raise PartitionMismatchError(
+                    f"{outside} row(s) of the batch for {table} have {column} outside "
+                    f"{[str(v) for v in values]}: overwrite_partitions replaces only those values"
+                )
+            with transaction(batch.session):
+                deleted = batch.run(sql.delete_where_in(target, column, values))
+                inserted = batch.run(sql.insert_from(target, batch.table, batch.columns))
+        return _result(table, inserted, deleted)
+
+    def merge(
+        self,
+        df: DataFrame,
+        table: str,
+        keys: Sequence[str],
+        newer_by: Sequence[str] = (),
+        partition_by: Sequence[str] = (),
+    ) -> WriteResult:
+        if not keys:
+            raise ValueError("merge needs at least one key column")
+        with self.staged(df, self.table_ref(table)) as batch:
+            # One statement is its own transaction in Snowflake: no BEGIN needed (and
+            # fakesnow cannot run MERGE inside one, see docs/snowflake.md).
+            merged = batch.run(
+                sql.merge_upsert(batch.target, batch.table, batch.columns, keys, newer_by)
+            )
+        return _result(table, merged)
+
+    def apply_changes(self, changes: DataFrame, table: str, spec: ChangeSpec) -> WriteResult:
+        from etl_lib.io.snowflake_changes import apply_changes
+
+        return apply_changes(self, changes, table, spec)
+
+    # -- the staging table every write goes through ------------------------------------
+
+    @contextlib.contextmanager
+    def staged(
+        self, df: DataFrame, target: Table, target_schema: T.StructType | None = None
+    ) -> Iterator[StagedBatch]:
+        """Load ``df`` into a fresh transient table next to ``target``; drop it afterwards.
+
+        Creates ``target`` first when it is missing, from ``target_schema`` (default: the
+        batch's schema); with the default, also checks the batch fits an existing target.
+        """
+        with self.transport.session() as session:
+            created = self._create_if_missing(session, target, target_schema or df.schema)
+            if target_schema is None and not created:
+                self._check_columns(session, target, df)
+            staging = target.sibling(f"STG_{uuid.uuid4().hex[:12].upper()}")
+            columns = sql.columns_of(df.schema)
+            session.run(sql.create_table(staging, columns, transient=True, if_not_exists=False))
+            try:
+                self.transport.load(df, staging)
+                yield StagedBatch(session, target, staging, [name for name, _ in columns], created)
+            finally:
+                self._drop_quietly(session, staging)
+
+    @staticmethod
+    def _exists(session: SqlSession, target: Table) -> bool:
+        return bool(session.run(sql.table_exists(target)).scalar())
+
+    def _create_if_missing(self, session: SqlSession, target: Table, schema: T.StructType) -> bool:
+        """Create ``target`` with ``schema`` unless it exists; True when created."""
+        if self._exists(session, target):
+            return False
+        log.info("creating %s from the batch's schema", target)
+        session.run(sql.create_table(target, sql.columns_of(schema)))
+        return True
+
+    @staticmethod
+    def _check_columns(session: SqlSession, target: Table, df: DataFrame) -> None:
+        stored = {row[0].upper() for row in session.run(sql.table_columns(target)).rows}
+        missing = [c for c in df.columns if c.upper() not in stored]
+        if missing:
+            raise SchemaMismatchError(
+                f"{target} has no column(s) {', '.join(missing)}: add them with DDL "
+                "(deploy/snowflake) before loading; the adapter never alters tables"
+            )
+
+    @staticmethod
+    def _drop_quietly(session: SqlSession, staging: Table) -> None:
+        try:
+            session.run(sql.drop_table(staging))
+        except Exception as exc:  # never hide the error that got us here
+            log.warning("could not drop staging table %s: %s", staging, exc)
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """A batch loaded into its staging table, with the session that will apply it."""
+
+    session: SqlSession
+    #: The table being written.
+    target: Table
+    #: The transient staging table holding the batch.
+    table: Table
+    #: The batch's column names, upper-case, in order.
+    columns: list[str]
+    #: True when ``target`` was created for this write.
+    created: bool
+
+    def run(self, statement: sql.Statement) -> Result:
+        return self.session.run(statement)
+
+
+def _result(table: str, *results: Result) -> WriteResult:
+    """The WriteResult of the DML results of one write (counts summed by kind)."""
+    def total(kind: str) -> int:
+        return sum(r.dml_counts().get(kind, 0) for r in results)
+
+    return WriteResult(
+        table.upper(),
+        rows_inserted=total("inserted"),
+        rows_updated=total("updated"),
+        rows_deleted=total("deleted"),
+    )
