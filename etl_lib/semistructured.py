@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -38,6 +38,8 @@ from pyspark.sql.types import (
 from etl_lib.io.files import RAW_RECORD, glob_files
 from etl_lib.io.warehouse import Warehouse
 from etl_lib.landing import DATASETS
+from etl_lib.quality.metrics import TableOutcomes, metrics_frame, write_metrics
+from etl_lib.quality.outcome import CheckOutcome
 from etl_lib.validation import Rule
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ __all__ = [
     "SEPARATOR",
     "column_name",
     "conflict_rules",
+    "drift_outcome",
     "flatten",
     "read_json_text",
     "record_drift",
@@ -398,15 +401,42 @@ def record_drift(
     return found
 
 
-def report_landing_drift(ctx: JobContext, dataset: str, schema: StructType) -> dict[str, int]:
+def drift_outcome(found: Mapping[str, int]) -> CheckOutcome:
+    """The QUALITY_METRICS verdict of a drift report: WARN naming the unknown fields, or PASS.
+
+    ``error_count`` is the number of unknown field paths; ``details`` gives each with the
+    number of records carrying it.
+    """
+    listed = ", ".join(f"{path} ({count} records)" for path, count in sorted(found.items()))
+    return CheckOutcome(
+        check_name="schema_drift", check_type="schema_drift", severity="warn",
+        status="WARN" if found else "PASS", error_count=len(found),
+        details=f"fields not in the landing contract: {listed}" if found else "no unknown fields",
+    )
+
+
+def report_landing_drift(
+    ctx: JobContext, dataset: str, schema: StructType, staged_table: str | None = None
+) -> dict[str, int]:
     """Compare the run day's landing JSON of ``dataset`` with ``schema``; record what is unknown.
 
-    Reads the day's files once more as plain text (no JSON parsing by the reader) and
-    hands the report to :func:`record_drift` (table ``schema_drift`` in conf).
+    Reads the day's files once more as plain text (no JSON parsing by the reader), hands
+    the report to :func:`record_drift` (table ``schema_drift`` in conf) and, unless quality
+    gates are switched off, writes one ``schema_drift`` row (warn) to QUALITY_METRICS for
+    ``staged_table`` (logical name, default ``stg_<dataset>``), layer ``landing``.
+    Returns field path -> records carrying it.
     """
     spec = DATASETS[dataset]
     paths = glob_files(ctx.spark, spec.paths_for(ctx.config.landing.root, ctx.run_date))
     if not paths:
         return {}
     report = unknown_fields(read_json_text(ctx.spark, paths), schema, dataset)
-    return record_drift(ctx.warehouse, ctx.table("schema_drift"), report, ctx.run_date, ctx.log)
+    found = record_drift(ctx.warehouse, ctx.table("schema_drift"), report, ctx.run_date, ctx.log)
+    quality = ctx.config.quality
+    if quality.enabled:
+        outcomes = TableOutcomes(
+            ctx.table(staged_table or f"stg_{dataset}"), "landing", None, [drift_outcome(found)])
+        run_time = datetime.now(timezone.utc).replace(tzinfo=None)
+        frame = metrics_frame(ctx.spark, [outcomes], ctx.run_id, ctx.run_date, run_time)
+        write_metrics(ctx.warehouse, ctx.table(quality.metrics_table), frame)
+    return found

@@ -1,6 +1,8 @@
 """etl_lib.semistructured: the naming rule, explode/keep/json modes, drift reports, type conflicts."""
 
+import dataclasses
 import json
+import logging
 from datetime import date
 
 import pytest
@@ -8,14 +10,17 @@ from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
+from etl_lib.config import load_config
 from etl_lib.io.files import read_json_lines
+from etl_lib.job import JobArgs, create_context
 from etl_lib.landing import PRODUCTS_SCHEMA, REVIEWS_SCHEMA
 from etl_lib.semistructured import (
     FlattenError,
     FlattenSpec,
     conflict_rules,
+    drift_outcome,
     flatten,
-    record_drift,
+    report_landing_drift,
     unknown_fields,
 )
 from etl_lib.validation import with_reasons
@@ -118,19 +123,35 @@ def test_unknown_top_level_nested_and_array_element_keys_are_reported(spark):
                        ignore_nullable=True)
 
 
-def test_drift_is_recorded_once_per_day_and_path_however_often_it_runs(spark, warehouse, caplog):
-    report = spark.createDataFrame([("products", "supplier", 3)],
-                                   "dataset string, field_path string, record_count long")
-    import logging
-    log = logging.getLogger("test.drift")
-    for _ in range(2):
-        found = record_drift(warehouse, "METADATA.SCHEMA_DRIFT", report, date(2024, 1, 15), log)
-    assert found == {"supplier": 3}
-    assert "schema drift in products" in caplog.text
-    expected = spark.createDataFrame([("products", date(2024, 1, 15), "supplier", 3)],
-                                     "dataset string, business_date date, field_path string, record_count long")
-    assert_df_equality(warehouse.read("METADATA.SCHEMA_DRIFT"), expected, ignore_nullable=True)
-    assert record_drift(warehouse, "METADATA.SCHEMA_DRIFT", report.limit(0), date(2024, 1, 16), log) == {}
+def test_drift_is_logged_and_recorded_once_per_day_and_path_with_a_warn_metric(spark, tmp_path, caplog):
+    day = date(2024, 1, 15)
+    folder = tmp_path / "landing" / "products"
+    folder.mkdir(parents=True)
+    known = {"product_id": "P1", "category": {"name": "Home"}}
+    lines = [{**known, "supplier": {"id": "S1"}}, {**known, "supplier": {"id": "S2"}},
+             {**known, "category": {"name": "Home", "level": 2}}]
+    (folder / "products_20240115.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    config = load_config("local", [f"landing.root={tmp_path / 'landing'}", f"warehouse.root={tmp_path / 'wh'}"])
+    ctx = create_context("products_dim", JobArgs("local", day, (), "run-1"), config=config, spark=spark)
+    ctx = dataclasses.replace(ctx, log=logging.getLogger("test.drift"))  # "etl" does not propagate
+    for _ in range(2):  # a rerun updates the same rows
+        found = report_landing_drift(ctx, "products", PRODUCTS_SCHEMA)
+    assert found == {"supplier": 2, "category.level": 1}
+    assert "schema drift in products" in caplog.text and "supplier (2 records)" in caplog.text
+    expected = spark.createDataFrame(
+        [("products", day, "supplier", 2), ("products", day, "category.level", 1)],
+        "dataset string, business_date date, field_path string, record_count long")
+    assert_df_equality(ctx.warehouse.read("METADATA.SCHEMA_DRIFT"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    metrics = ctx.warehouse.read(ctx.table("quality_metrics")).select(
+        "table", "layer", "check_name", "severity", "status", "error_count", "details").collect()
+    assert [tuple(m) for m in metrics] == [(
+        "STAGING.STG_PRODUCTS", "landing", "schema_drift", "warn", "WARN", 2,
+        "fields not in the landing contract: category.level (1 records), supplier (2 records)")]
+
+
+def test_no_drift_is_a_pass():
+    assert (drift_outcome({}).status, drift_outcome({}).error_count) == ("PASS", 0)
 
 
 def test_type_conflicts_name_the_field_and_malformed_lines_say_so(spark):
