@@ -67,7 +67,7 @@ def transform(
     batch = stage_rows(cleaned, [is_missing("customer_id")], record, snapshot_date, run_id)
     staged = batch.valid.select(
         *RAW_COLUMNS, "source_file",
-        F.lit(snapshot_date).alias("business_date"), F.lit(run_id).alias("run_id"),
+        F.lit(snapshot_date).alias("business_date"),
     )
     latest = dedupe_latest(staged, [NATURAL_KEY], ["updated_at", "source_file"])
     members = latest.select(*RAW_COLUMNS)

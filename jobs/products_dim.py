@@ -73,7 +73,6 @@ def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedB
         F.col("updated").alias("updated_at"),
         "source_file",
         F.lit(business_date).alias("business_date"),
-        F.lit(run_id).alias("run_id"),
     )
     members = dedupe_latest(staged, ["product_id"], ["updated_at", "source_file"]).select(
         surrogate_key("product_id").alias("product_key"),
