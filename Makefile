@@ -11,7 +11,7 @@ LANDING ?= data/landing
 WAREHOUSE ?= warehouse
 APT_UPDATED := /tmp/.retail-etl-apt-updated
 
-.PHONY: setup demo test package clean java postgres
+.PHONY: setup demo test bench package clean java postgres
 
 setup: java postgres $(STAMP)
 	@$(PY) scripts/configure_local_spark.py --check || $(PY) scripts/configure_local_spark.py
@@ -48,6 +48,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Benchmarks (not tests): BENCH_ARGS=--quick for a smoke run; figures in bench/results/.
+bench: setup
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 package: setup
 	$(PY) scripts/package.py --out dist
