@@ -78,7 +78,8 @@ def fetch_jar(coordinate: str, repository: str, cache: Path) -> Path:
     group, artifact, version = coordinate.split(":")
     target = cache / f"{artifact}-{version}.jar"
     if not target.exists():
-        url = f"{repository.rstrip('/')}/{group.replace('.', '/')}/{artifact}/{version}/{target.name}"
+        path = f"{group.replace('.', '/')}/{artifact}/{version}/{target.name}"
+        url = f"{repository.rstrip('/')}/{path}"
         cache.mkdir(parents=True, exist_ok=True)
         try:
             with urllib.request.urlopen(url, timeout=120) as response:

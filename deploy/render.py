@@ -48,7 +48,8 @@ def entry_points(jobs_dir: Path = REPO / "jobs") -> dict[str, JobScript]:
     for path in sorted(jobs_dir.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         has_main = any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body)
-        guarded = any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in tree.body)
+        guarded = any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)
+                      for n in tree.body)
         if has_main and guarded:
             found[path.stem] = JobScript(path.stem, path, _capabilities(tree, path))
     return found

@@ -39,10 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                          help="override a conf value (repeatable)")
         sub.add_argument("--run-date", default=None, help="fill per-run specs for this day")
-    commands.choices["render"].add_argument("--out", type=Path, default=REPO / "deploy" / "rendered")
+    commands.choices["render"].add_argument("--out", type=Path,
+                                            default=REPO / "deploy" / "rendered")
     apply = commands.choices["apply"]
     apply.add_argument("--dist", type=Path, default=REPO / "dist", help="`make package` output")
-    apply.add_argument("--jar-cache", type=Path, default=Path.home() / ".cache" / "retail-etl" / "jars")
+    apply.add_argument("--jar-cache", type=Path,
+                       default=Path.home() / ".cache" / "retail-etl" / "jars")
     return parser
 
 

@@ -160,8 +160,11 @@ class PostgresServer:
 
 
 def _postgres_bin_dir() -> Path:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    def version(initdb: Path) -> int:
+        name = initdb.parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=version)
     if not candidates:
         raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql: "
                            "run `make setup` (it installs Debian's postgresql package)")

@@ -30,9 +30,9 @@ def create_workflow_template_request(ctx: RenderContext) -> dict[str, Any]:
     jobs, previous = [], []
     for stage, names in ctx.scheduled_jobs().items():
         for name in names:
+            pyspark = {**_pyspark(ctx, name), "properties": _properties(ctx, name)}
             jobs.append({"stepId": name, "prerequisiteStepIds": list(previous),
-                         "labels": {"stage": stage},
-                         "pysparkJob": {**_pyspark(ctx, name), "properties": _properties(ctx, name)}})
+                         "labels": {"stage": stage}, "pysparkJob": pyspark})
         previous = list(names)
     gce: dict[str, Any] = {}
     if dp.service_account:

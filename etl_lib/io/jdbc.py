@@ -271,7 +271,9 @@ def _kind(data_type: T.DataType, column: str) -> WatermarkKind:
 def _as_utc(frame: DataFrame) -> DataFrame:
     """Wall-clock timestamps (no time zone) become timestamps in the session zone (UTC)."""
     ntz = [f.name for f in frame.schema.fields if isinstance(f.dataType, T.TimestampNTZType)]
-    return frame.withColumns({name: F.col(name).cast("timestamp") for name in ntz}) if ntz else frame
+    if not ntz:
+        return frame
+    return frame.withColumns({name: F.col(name).cast("timestamp") for name in ntz})
 
 
 def read_watermark(

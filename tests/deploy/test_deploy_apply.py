@@ -115,8 +115,9 @@ def test_apply_creates_glue_jobs_and_reviews_pipeline_on_moto(tmp_path, monkeypa
             s3.create_bucket(Bucket=bucket)
         queue = session.client("sqs").create_queue(QueueName="snowpipe")["QueueUrl"]
         queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:snowpipe"
-        s3.put_bucket_notification_configuration(Bucket="it-landing-bucket", NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]})
+        s3.put_bucket_notification_configuration(
+            Bucket="it-landing-bucket", NotificationConfiguration={"QueueConfigurations": [
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]})
         messages: list[str] = []
         apply_aws(ctx, files, _dist(tmp_path), tmp_path / "jar-cache", report=messages.append)
 
@@ -134,14 +135,16 @@ def test_apply_creates_glue_jobs_and_reviews_pipeline_on_moto(tmp_path, monkeypa
         assert json.loads(described["definition"]) == files["stepfunctions/state_machine.asl.json"]
         targets = session.client("events").list_targets_by_rule(Rule="retail-reviews-landed")
         assert targets["Targets"][0]["Arn"] == machines[0]["stateMachineArn"]
-        assert "turned on EventBridge notifications of s3://it-landing-bucket (others kept)" in messages
+        assert ("turned on EventBridge notifications of s3://it-landing-bucket (others kept)"
+                in messages)
         notification = s3.get_bucket_notification_configuration(Bucket="it-landing-bucket")
         assert [q["QueueArn"] for q in notification["QueueConfigurations"]] == [queue_arn]
 
         _apply_state_machine(ctx, session, messages.append)  # the second apply updates
         assert any(m.startswith("updated state machine") for m in messages)
         assert sum(m.startswith("created Glue job") for m in messages) == len(entry_points())
-    cached = fetch_jar("org.postgresql:postgresql:42.7.4", "http://127.0.0.1:9", tmp_path / "jar-cache")
+    cached = fetch_jar("org.postgresql:postgresql:42.7.4", "http://127.0.0.1:9",
+                       tmp_path / "jar-cache")  # nothing listens there: served from the cache
     assert cached.read_bytes().startswith(b"PK")
     with pytest.raises(DeployError, match="could not download"):
         fetch_jar("org.example:nothing:1.0", maven_repo, tmp_path / "jar-cache")

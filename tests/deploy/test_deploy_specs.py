@@ -85,7 +85,8 @@ def test_state_machine_is_valid_asl_and_every_failure_notifies():
     assert states[NOTIFY]["Resource"] == "arn:aws:states:::sns:publish"
     assert states[states[NOTIFY]["Next"]]["Type"] == "Fail"
     assert states["reviews_clean"]["Parameters"]["JobName"] == "retail-etl-reviews_clean"
-    validate_call("stepfunctions", "CreateStateMachine", files["stepfunctions/create_state_machine.json"])
+    validate_call("stepfunctions", "CreateStateMachine",
+                  files["stepfunctions/create_state_machine.json"])
     validate_call("events", "PutRule", files["stepfunctions/put_rule.json"])
     validate_call("events", "PutTargets", files["stepfunctions/put_targets.json"])
 
@@ -123,7 +124,8 @@ def test_dataproc_specs_parse_as_dataproc_types():
             assert sorted(jobs[step].prerequisite_step_ids) == sorted(earlier)
     assert all(not jobs[step].prerequisite_step_ids for step in stages[0])
     fields = request.template.parameters[0].fields
-    assert len(fields) == len(jobs) and all(j.pyspark_job.args[3] == RUN_DATE for j in jobs.values())
+    assert len(fields) == len(jobs)
+    assert all(job.pyspark_job.args[3] == RUN_DATE for job in jobs.values())
     assert "spark.jars.packages" in jobs["sales_enrich"].pyspark_job.properties
     for body in _named(files, "dataproc/batches/").values():
         batch = dataproc_v1.CreateBatchRequest.from_json(json.dumps(body))

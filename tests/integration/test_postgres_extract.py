@@ -92,9 +92,8 @@ def test_second_run_extracts_only_changed_rows(spark, pg, pg_env, tmp_path):
     changed = {r.customer_id for r in staged.where(F.col("run_id") == "run-2024-01-16").collect()}
     assert changed == {"C000003", "C000017", "C000040", "C000041", "C000042"}
     assert staged.where("segment = 'VIP'").count() == 3
-    row = staged.where("customer_id = 'C000001'").select(
-        "first_name", "email", F.date_format("updated_at", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("ts"),
-    ).first()
+    ts = F.date_format("updated_at", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("ts")
+    row = staged.where("customer_id = 'C000001'").select("first_name", "email", ts).first()
     assert row.ts == "2024-01-15 08:01:00.123456"  # wall clock kept, read as UTC
     assert row.email.endswith("@example.org") and "user1" not in row.email  # masked
     assert row.first_name != "First1" and len(row.first_name) == 64
