@@ -19,6 +19,7 @@ port's sake: Snowflake partitions by itself (clustering keys live in the DDL).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl_lib.changes import ChangeSpec
@@ -42,7 +44,10 @@ from etl_lib.io.warehouse import (
     check_table_name,
 )
 
-__all__ = ["PartitionMismatchError", "SchemaMismatchError", "SnowflakeWarehouse", "StagedBatch"]
+__all__ = [
+    "PartitionMismatchError", "SchemaMismatchError", "SnowflakeWarehouse", "StagedBatch",
+    "with_spark_types",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +133,18 @@ class SnowflakeWarehouse(Warehouse):
             return self._exists(session, target)
 
     def read(self, table: str) -> DataFrame:
-        """The table with lower-case column names (pushdown applies to what follows)."""
-        if not self.exists(table):
-            raise TableNotFoundError(f"{table} does not exist in Snowflake ({self.location(table)})")
-        return self.transport.read_table(self.table_ref(table))
+        """The table with lower-case column names and the Spark types it was written with.
+
+        Columns the adapter wrote get their Spark type back (``LONG`` rather than
+        ``NUMBER(38,0)``, maps, arrays and structs rather than JSON text); pushdown applies
+        to whatever the caller does next.
+        """
+        target = self.table_ref(table)
+        with self.transport.session() as session:
+            if not self._exists(session, target):
+                raise TableNotFoundError(f"{table} does not exist in Snowflake ({target})")
+            written = self._written_schema(session, target)
+        return with_spark_types(self.transport.read_table(target), written)
 
     def query(self, text: str) -> DataFrame:
         """The result of a SELECT run in Snowflake (the caller's own SQL), lower-case columns."""
@@ -144,6 +157,7 @@ class SnowflakeWarehouse(Warehouse):
             with transaction(batch.session):
                 deleted = batch.run(sql.delete_all(batch.target))
                 inserted = batch.run(sql.insert_from(batch.target, batch.table, batch.columns))
+            self.remember_schema(batch.session, batch.target, df.schema)
         return _result(table, inserted, deleted)
 
     def overwrite_partitions(
@@ -161,6 +175,7 @@ class SnowflakeWarehouse(Warehouse):
             if not values:  # the table was just created: the batch is its first content
                 with transaction(batch.session):
                     inserted = batch.run(sql.insert_from(target, batch.table, batch.columns))
+                self.remember_schema(batch.session, target, df.schema)
                 return _result(table, inserted)
             outside = batch.session.run(sql.count_outside(batch.table, column, values)).scalar()
             if outside:
@@ -171,6 +186,7 @@ class SnowflakeWarehouse(Warehouse):
             with transaction(batch.session):
                 deleted = batch.run(sql.delete_where_in(target, column, values))
                 inserted = batch.run(sql.insert_from(target, batch.table, batch.columns))
+            self.remember_schema(batch.session, target, df.schema)
         return _result(table, inserted, deleted)
 
     def merge(
@@ -189,6 +205,7 @@ class SnowflakeWarehouse(Warehouse):
             merged = batch.run(
                 sql.merge_upsert(batch.target, batch.table, batch.columns, keys, newer_by)
             )
+            self.remember_schema(batch.session, batch.target, df.schema)
         return _result(table, merged)
 
     def apply_changes(self, changes: DataFrame, table: str, spec: ChangeSpec) -> WriteResult:
@@ -219,6 +236,25 @@ class SnowflakeWarehouse(Warehouse):
                 yield StagedBatch(session, target, staging, [name for name, _ in columns], created)
             finally:
                 self._drop_quietly(session, staging)
+
+    def remember_schema(self, session: SqlSession, target: Table, schema: T.StructType) -> None:
+        """Record the Spark types of the columns just written (merged with earlier ones)."""
+        written = self._written_schema(session, target)
+        fields = {f.name.lower(): f for f in written.fields}
+        fields.update({f.name.lower(): T.StructField(f.name, f.dataType) for f in schema.fields})
+        merged = T.StructType(list(fields.values()))
+        if merged == written:
+            return
+        registry = sql.schema_registry_table(self.database)
+        session.run(sql.schema_registry(registry))
+        session.run(sql.schema_upsert(registry, target, merged.json()))
+
+    def _written_schema(self, session: SqlSession, target: Table) -> T.StructType:
+        registry = sql.schema_registry_table(self.database)
+        if not self._exists(session, registry):
+            return T.StructType([])
+        recorded = session.run(sql.schema_lookup(registry, target)).scalar()
+        return T.StructType.fromJson(json.loads(recorded)) if recorded else T.StructType([])
 
     @staticmethod
     def _exists(session: SqlSession, target: Table) -> bool:
@@ -266,6 +302,26 @@ class StagedBatch:
 
     def run(self, statement: sql.Statement) -> Result:
         return self.session.run(statement)
+
+
+def with_spark_types(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """``df`` (as read from Snowflake) with the types ``schema`` records for its columns.
+
+    Nested values come back from VARIANT as JSON text and are parsed; other columns are
+    cast (NUMBER(38,0) to the integer type written, ...). Unrecorded columns stay as read.
+    """
+    recorded = {f.name.lower(): f.dataType for f in schema.fields}
+    columns = []
+    for name in df.columns:
+        kind = recorded.get(name.lower())
+        column = F.col(f"`{name}`")
+        if kind is None:
+            columns.append(column)
+        elif isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
+            columns.append(F.from_json(column, kind).alias(name))
+        else:
+            columns.append(column.cast(kind).alias(name))
+    return df.select(*columns)
 
 
 def _result(table: str, *results: Result) -> WriteResult:

@@ -20,7 +20,13 @@ from pyspark.sql import DataFrame
 
 from etl_lib.changes import ChangeSpec
 from etl_lib.io import snowflake_sql as sql
-from etl_lib.io.snowflake_scd import VERSION_KEY_FUNCTION, ChangeSql, ChangeTables, target_schema
+from etl_lib.io.snowflake_scd import (
+    VERSION_KEY_FUNCTION,
+    ChangeSql,
+    ChangeTables,
+    target_schema,
+    tombstones_schema,
+)
 from etl_lib.io.snowflake_session import SqlSession, transaction
 from etl_lib.io.snowflake_sql import Table
 from etl_lib.io.warehouse import WriteResult
@@ -78,6 +84,9 @@ def apply_changes(warehouse, changes: DataFrame, table: str, spec: ChangeSpec) -
                     session.run(statements.delete_touched(target))
                     columns = [c.upper() for c in layout.target_columns]
                     session.run(sql.insert_from(target, tables.rows, columns))
+            warehouse.remember_schema(session, target, schema)
+            if graves is not None:
+                warehouse.remember_schema(session, graves, tombstones_schema(layout, changes.schema))
     return WriteResult(
         table.upper(),
         rows_inserted=counts.get("inserted", 0),

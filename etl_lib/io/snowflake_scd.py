@@ -24,7 +24,9 @@ from pyspark.sql import types as T
 from etl_lib.io.snowflake_sql import Column, Statement, Table, quote, snowflake_type
 from etl_lib.scd import DELETE, IS_CURRENT, SEQUENCE, STORED, UPSERT, VALID_FROM, VALID_TO, ChangeLayout
 
-__all__ = ["ChangeTables", "ChangeSql", "VERSION_KEY_FUNCTION", "target_schema"]
+__all__ = [
+    "ChangeTables", "ChangeSql", "VERSION_KEY_FUNCTION", "target_schema", "tombstones_schema",
+]
 
 KIND, ORIGIN = "_CDC_KIND", "_CDC_ORIGIN"
 #: The Python UDF computing XXH64 (seed 42) of a version's text, created by
@@ -41,6 +43,12 @@ def target_schema(layout: ChangeLayout, schema: T.StructType) -> T.StructType:
     if layout.surrogate_key:
         kinds[layout.surrogate_key] = T.LongType()
     return T.StructType([T.StructField(c, kinds[c]) for c in layout.target_columns])
+
+
+def tombstones_schema(layout: ChangeLayout, schema: T.StructType) -> T.StructType:
+    """``<NAME>__TOMBSTONES``: the keys and the sequence of their latest delete."""
+    fields = [T.StructField(k, schema[k].dataType) for k in layout.keys]
+    return T.StructType([*fields, T.StructField(SEQUENCE, layout.sequence_type)])
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ __all__ = [
     "merge_upsert",
     "newer_or_equal",
     "quote",
+    "schema_lookup",
+    "schema_registry",
+    "schema_registry_table",
+    "schema_upsert",
     "snowflake_type",
     "table_columns",
     "table_exists",
@@ -260,4 +264,41 @@ def merge_upsert(
         f"MERGE INTO {target.sql} t USING (SELECT {names} FROM {source.sql}) s ON {on} "
         f"{update}"
         f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+    )
+
+
+#: Where the adapter records the Spark schema each table was last written with, so reads
+#: give back Spark's types (LONG not NUMBER(38,0), MAP / ARRAY / STRUCT not JSON text).
+SCHEMA_REGISTRY = ("METADATA", "SPARK_SCHEMAS")
+
+
+def schema_registry_table(database: str) -> Table:
+    return Table(database, *SCHEMA_REGISTRY)
+
+
+def schema_registry(registry: Table) -> Statement:
+    """Create the registry: one row per table, its Spark schema as JSON."""
+    return Statement(
+        f"CREATE TABLE IF NOT EXISTS {registry.sql} (TABLE_NAME VARCHAR NOT NULL, "
+        "SPARK_SCHEMA VARCHAR NOT NULL, UPDATED_AT TIMESTAMP_NTZ, "
+        "CONSTRAINT PK_SPARK_SCHEMAS PRIMARY KEY (TABLE_NAME)) "
+        "COMMENT = 'Spark schema each table was last written with (etl_lib.io.snowflake)'"
+    )
+
+
+def schema_lookup(registry: Table, table: Table) -> Statement:
+    return Statement(
+        f"SELECT SPARK_SCHEMA FROM {registry.sql} WHERE TABLE_NAME = ?", (f"{table.schema}.{table.name}",)
+    )
+
+
+def schema_upsert(registry: Table, table: Table, schema_json: str) -> Statement:
+    """Record ``schema_json`` for ``table`` (values bound)."""
+    return Statement(
+        f"MERGE INTO {registry.sql} t USING (SELECT ? AS TABLE_NAME, ? AS SPARK_SCHEMA) s "
+        "ON t.TABLE_NAME = s.TABLE_NAME "
+        "WHEN MATCHED THEN UPDATE SET t.SPARK_SCHEMA = s.SPARK_SCHEMA, t.UPDATED_AT = CURRENT_TIMESTAMP() "
+        "WHEN NOT MATCHED THEN INSERT (TABLE_NAME, SPARK_SCHEMA, UPDATED_AT) "
+        "VALUES (s.TABLE_NAME, s.SPARK_SCHEMA, CURRENT_TIMESTAMP())",
+        (f"{table.schema}.{table.name}", schema_json),
     )
