@@ -1,0 +1,40 @@
+-- External tables over the processed zone (seed 004): reviews_flatten writes Parquet to
+-- <lake>/reviews/review_date=D/ and <lake>/review_images/review_date=D/; Snowflake keeps
+-- metadata only. AUTO_REFRESH needs the stage's S3 event notification (SHOW EXTERNAL
+-- TABLES gives the SQS ARN); without it, run ALTER EXTERNAL TABLE ... REFRESH after a load.
+
+CREATE EXTERNAL TABLE IF NOT EXISTS {{DATABASE}}.STAGING.EXT_REVIEWS (
+  REVIEW_DATE DATE AS TO_DATE(SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'review_date=', 2), '/', 1)),
+  REVIEW_ID VARCHAR AS (VALUE:review_id::VARCHAR),
+  PRODUCT_ID VARCHAR AS (VALUE:product_id::VARCHAR),
+  CUSTOMER_ID VARCHAR AS (VALUE:customer_id::VARCHAR),
+  RATING NUMBER(38,0) AS (VALUE:rating::NUMBER(38,0)),
+  TITLE VARCHAR AS (VALUE:title::VARCHAR),
+  BODY VARCHAR AS (VALUE:body::VARCHAR),
+  REVIEW_TS TIMESTAMP_NTZ AS (VALUE:review_ts::TIMESTAMP_NTZ),
+  VERIFIED BOOLEAN AS (VALUE:verified::BOOLEAN),
+  HELPFUL_VOTES NUMBER(38,0) AS (VALUE:helpful_votes::NUMBER(38,0)),
+  IMAGE_COUNT NUMBER(38,0) AS (VALUE:image_count::NUMBER(38,0)),
+  METADATA__SOURCE VARCHAR AS (VALUE:metadata__source::VARCHAR),
+  METADATA__LANGUAGE VARCHAR AS (VALUE:metadata__language::VARCHAR),
+  METADATA VARCHAR AS (VALUE:metadata::VARCHAR),
+  SOURCE_BUSINESS_DATE DATE AS (VALUE:source_business_date::DATE)
+)
+PARTITION BY (REVIEW_DATE)
+LOCATION = @{{DATABASE}}.LANDING.PROCESSED_STAGE/reviews/
+FILE_FORMAT = (FORMAT_NAME = '{{DATABASE}}.LANDING.PARQUET_FORMAT')
+AUTO_REFRESH = TRUE
+COMMENT = 'Processed reviews (Parquet written by reviews_flatten), queried in place';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS {{DATABASE}}.STAGING.EXT_REVIEW_IMAGES (
+  REVIEW_DATE DATE AS TO_DATE(SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'review_date=', 2), '/', 1)),
+  REVIEW_ID VARCHAR AS (VALUE:review_id::VARCHAR),
+  IMAGES__POS NUMBER(38,0) AS (VALUE:images__pos::NUMBER(38,0)),
+  IMAGES__URL VARCHAR AS (VALUE:images__url::VARCHAR),
+  IMAGES__CAPTION VARCHAR AS (VALUE:images__caption::VARCHAR)
+)
+PARTITION BY (REVIEW_DATE)
+LOCATION = @{{DATABASE}}.LANDING.PROCESSED_STAGE/review_images/
+FILE_FORMAT = (FORMAT_NAME = '{{DATABASE}}.LANDING.PARQUET_FORMAT')
+AUTO_REFRESH = TRUE
+COMMENT = 'One row per review image (exploded by reviews_flatten), queried in place';
