@@ -134,6 +134,19 @@ def test_late_events_of_a_later_batch_follow_dlt_semantics(spark):
         assert rows(second.rows, *expected.columns) == rows(expected, *expected.columns)
 
 
+def test_column_list_and_ignore_null_updates(spark):
+    """Partial updates keep stored values; only the listed columns are stored."""
+    events = [("a", 1, "x1", "y1", "z1"), ("a", 2, None, "y2", "z2"), ("a", 3, "x3", None, None),
+              ("b", 1, "x1", None, "z1")]
+    changes = spark.createDataFrame(events, "k string, s int, x string, y string, z string")
+    spec = ChangeSpec(keys=("k",), sequence_by="s", column_list=("k", "x", "y"), ignore_null_updates=True)
+    result = compute_changes(changes, spec)
+    assert result.rows.columns == ["k", "x", "y", "_sequence"]
+    assert rows(result.rows, "k", "x", "y", "_sequence") == [("a", "x3", "y2", 3), ("b", "x1", None, 1)]
+    whole = compute_changes(changes, ChangeSpec(keys=("k",), sequence_by="s", column_list=("x",)))
+    assert rows(whole.rows, "k", "x") == [("a", "x3"), ("b", "x1")]
+
+
 def test_replaying_a_batch_changes_nothing(spark):
     feed = spark.createDataFrame(DLT_FEED, DLT_SCHEMA)
     for spec in (dlt_spec(1), dlt_spec(2, ignore_null_updates=True, track_history_column_list=("name",))):
