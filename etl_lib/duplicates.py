@@ -37,7 +37,8 @@ def superseded_rule(
     missing = [c for c in [*keys, *order_by] if c not in df.columns]
     if not keys or not order_by or missing:
         raise ValueError(
-            f"superseded_rule needs key and order_by columns of the frame (missing: {', '.join(missing)})"
+            "superseded_rule needs key and order_by columns of the frame "
+            f"(missing: {', '.join(missing)})"
         )
     passes = reduce(
         lambda acc, rule: acc & ~F.coalesce(rule.violated, F.lit(False)),

@@ -188,7 +188,9 @@ class _Planner:
             return self._struct_fields(data_type, path, name, column)
         return self.expand(data_type, f"{path}[]", name, column)
 
-    def _struct_fields(self, struct: StructType, path: str, name: str, column: Column) -> list[Column]:
+    def _struct_fields(
+        self, struct: StructType, path: str, name: str, column: Column
+    ) -> list[Column]:
         sep = self.spec.separator
         return [
             col
@@ -232,12 +234,14 @@ def _check_spec(schema: StructType, spec: FlattenSpec) -> None:
     types = dict(_paths(schema))
     for path, mode in spec.modes.items():
         if path not in types:
-            raise FlattenError(f"flatten: modes[{path!r}]: no such field (known: {', '.join(types)})")
+            raise FlattenError(
+                f"flatten: modes[{path!r}]: no such field (known: {', '.join(types)})")
         kind = _kind(types[path])
         if kind is None or mode not in _ALLOWED_MODES[kind]:
             allowed = sorted(_ALLOWED_MODES[kind]) if kind else []
             raise FlattenError(
-                f"flatten: modes[{path!r}] = {mode!r} does not apply to {types[path].simpleString()}"
+                f"flatten: modes[{path!r}] = {mode!r} does not apply to "
+                f"{types[path].simpleString()}"
                 f" (use one of: {', '.join(allowed) or 'nothing, it is not nested'})"
             )
     for path in spec.map_keys:
@@ -252,8 +256,10 @@ def _check_spec(schema: StructType, spec: FlattenSpec) -> None:
 
 
 def _check_unique(columns: Sequence[str]) -> None:
-    seen: set[str] = set()
-    clashes = sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+    counts: dict[str, int] = {}
+    for column in columns:
+        counts[column] = counts.get(column, 0) + 1
+    clashes = sorted(c for c, n in counts.items() if n > 1)
     if clashes:
         raise FlattenError(
             f"flatten: several fields map to the column(s) {', '.join(clashes)}: rename one "
@@ -295,7 +301,9 @@ def conflict_rules(
     return rules
 
 
-def _fields(schema: StructType, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], DataType]]:
+def _fields(
+    schema: StructType, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], DataType]]:
     """Every field's (path parts, type), a struct before its children."""
     for f in schema.fields:
         if f.name == RAW_RECORD:
@@ -321,7 +329,9 @@ def read_json_text(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     return spark.read.text(list(paths)).filter(F.trim("value") != "")
 
 
-def unknown_fields(lines: DataFrame, schema: StructType, dataset: str, text: str = "value") -> DataFrame:
+def unknown_fields(
+    lines: DataFrame, schema: StructType, dataset: str, text: str = "value"
+) -> DataFrame:
     """Keys in the raw JSON that ``schema`` does not know: ``(dataset, field_path, record_count)``.
 
     Walks the JSON text of every line (top-level objects, nested objects, objects inside
@@ -353,7 +363,8 @@ def _unknown_paths(text: Column, data_type: DataType, path: str) -> Column:
         prefix = f"{path}." if path else ""
         known = F.array(*[F.lit(f.name) for f in data_type.fields])
         unknown = F.transform(
-            F.array_except(F.json_object_keys(text), known), lambda key: F.concat(F.lit(prefix), key)
+            F.array_except(F.json_object_keys(text), known),
+            lambda key: F.concat(F.lit(prefix), key),
         )
         parts = [F.coalesce(unknown, _no_paths())]
         for f in data_type.fields:

@@ -27,8 +27,10 @@ VISITOR = ("visitor_type", "visitor_id")
 CARRY_OVER_COLUMNS = ("visitor_type", "visitor_id", "last_event_ts", "session_start")
 
 
-def visitor_columns(customer: str = "customer_id", anonymous: str = "anonymous_id") -> dict[str, Column]:
-    """``visitor_type`` (customer / anonymous) and ``visitor_id``; both null when neither id is set."""
+def visitor_columns(
+    customer: str = "customer_id", anonymous: str = "anonymous_id"
+) -> dict[str, Column]:
+    """``visitor_type`` (customer / anonymous) and ``visitor_id``; null when neither id is set."""
     return {
         "visitor_type": F.when(F.col(customer).isNotNull(), F.lit("customer"))
         .when(F.col(anonymous).isNotNull(), F.lit("anonymous")),
@@ -61,7 +63,8 @@ def sessionize(
     missing = [c for c in (*VISITOR, ts, *tie_breakers) if c not in events.columns]
     if missing:
         raise ValueError(f"sessionize: columns not in frame: {', '.join(missing)}")
-    rows = events.withColumns({"_context": F.lit(False), "_start_hint": F.lit(None).cast("timestamp")})
+    rows = events.withColumns(
+        {"_context": F.lit(False), "_start_hint": F.lit(None).cast("timestamp")})
     if carry_over is not None:
         context = carry_over.select(
             *VISITOR, F.col("last_event_ts").alias(ts), F.col("session_start").alias("_start_hint"),
@@ -82,7 +85,8 @@ def sessionize(
     started = numbered.withColumn(
         "session_start", F.min(F.coalesce("_start_hint", ts)).over(session)
     ).withColumn("session_id", F.xxhash64(*[F.col(c) for c in VISITOR], F.col("session_start")))
-    return started.filter(~F.col("_context")).drop("_context", "_start_hint", "_starts", "_session_no")
+    helpers = ("_context", "_start_hint", "_starts", "_session_no")
+    return started.filter(~F.col("_context")).drop(*helpers)
 
 
 def open_sessions(

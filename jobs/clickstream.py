@@ -15,7 +15,8 @@ CONVERSION_FUNNEL (decisions in docs/semistructured.md).
 * FACT_CLICKSTREAM (event grain) is partitioned by event_date, FACT_SESSIONS (session
   grain) and CONVERSION_FUNNEL (per day) by session_date; a rerun replaces the partitions.
 
-Run alone (after the dimensions): ``spark-submit jobs/clickstream.py --env local --run-date 2024-01-15``.
+Run alone (after the dimensions):
+``spark-submit jobs/clickstream.py --env local --run-date 2024-01-15``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from etl_lib.joins import lookup_key
 from etl_lib.landing import CLICKSTREAM_SCHEMA
 from etl_lib.semistructured import FlattenSpec, conflict_rules, flatten
 from etl_lib.sessionize import open_sessions, sessionize, visitor_columns
-from etl_lib.staging import StagedBatch, read_optional_landing, stage_rows, unparseable, write_staged
+from etl_lib.staging import (
+    StagedBatch, read_optional_landing, stage_rows, unparseable, write_staged,
+)
 from etl_lib.validation import Rule, not_parsed
 
 JOB_NAME = "clickstream"
@@ -66,7 +69,7 @@ class Params(BaseModel):
 
 
 def standardize(raw: DataFrame) -> DataFrame:
-    """Flat, trimmed, typed event columns (``device__type``, ...); the raw row kept as ``_record``."""
+    """Flat, trimmed, typed event columns (``device__type``, ...); raw row kept as ``_record``."""
     with_record = raw.withColumn("_record", F.struct(*[F.col(c) for c in RAW_COLUMNS]))
     flat = trim_strings(flatten(with_record, FlattenSpec(modes={"_record": "keep"})), TEXT_COLUMNS)
     return flat.withColumns({
@@ -221,7 +224,8 @@ def run(ctx: JobContext) -> RunStats:
     previous = wh.read_or_none(fact_table)
     carry = None
     if previous is not None:
-        carry = open_sessions(previous.filter(F.col("event_date") == day - timedelta(days=1)), day, gap)
+        yesterday = previous.filter(F.col("event_date") == day - timedelta(days=1))
+        carry = open_sessions(yesterday, day, gap)
     events = build_events(
         batch.valid, carry,
         wh.read(ctx.table("dim_customer")).filter("is_current"), wh.read(ctx.table("dim_product")),

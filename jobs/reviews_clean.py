@@ -38,7 +38,9 @@ from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.landing import REVIEWS_SCHEMA
 from etl_lib.masking import Policy, mask_columns
 from etl_lib.semistructured import conflict_rules, report_landing_drift
-from etl_lib.staging import StagedBatch, read_optional_landing, stage_rows, unparseable, write_staged
+from etl_lib.staging import (
+    StagedBatch, read_optional_landing, stage_rows, unparseable, write_staged,
+)
 from etl_lib.validation import Rule, not_parsed
 
 JOB_NAME = "reviews_clean"
@@ -139,7 +141,7 @@ def transform(
     pii_policies: Mapping[str, Policy] | None = None,
     masking_key: bytes = b"",
 ) -> StagedBatch:
-    """A day's raw reviews (as ``read_landing`` returns them) -> STG_REVIEWS and REJECTED_REVIEWS rows."""
+    """A day's raw reviews (as ``read_landing`` gives them) -> STG_REVIEWS, REJECTED_REVIEWS."""
     typed = standardize(protect_privacy(raw, redact_emails_in_text, pii_policies, masking_key))
     rules = rejection_rules()
     marked, duplicate = superseded_rule(

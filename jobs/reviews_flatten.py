@@ -62,7 +62,7 @@ def processed_root(ctx: JobContext) -> str:
 
 
 def touched_dates(staged: DataFrame, business_date: date) -> DataFrame:
-    """Review dates whose partitions the run day changes: every date any version of its reviews has."""
+    """Review dates the run day changes: every date any version of the day's reviews has."""
     today = staged.filter(F.col("business_date") == F.lit(business_date)).select("review_id")
     return (
         staged.join(today.distinct(), "review_id", "left_semi")
@@ -89,7 +89,8 @@ def normalize(reviews: DataFrame) -> tuple[DataFrame, DataFrame]:
         FlattenSpec(modes={"metadata": "json"}, map_keys={"metadata": PROMOTED_METADATA}),
     ).select(*REVIEW_COLUMNS)
     image_rows = (
-        flatten(reviews.select("review_id", "images", PARTITION), FlattenSpec(modes={"images": "explode"}))
+        flatten(reviews.select("review_id", "images", PARTITION),
+                FlattenSpec(modes={"images": "explode"}))
         .filter(F.col("images__pos").isNotNull())
         .select(*IMAGE_COLUMNS)
     )

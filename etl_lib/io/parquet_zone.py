@@ -101,8 +101,10 @@ def _swap(fs: _FileSystem, staged: str, place: str, old: str) -> None:
         raise PartitionSwapError(f"could not move {place} aside to {old}; nothing was changed")
     if fs.exists(staged) and not fs.rename(staged, place):
         if had_old and fs.rename(old, place):
-            raise PartitionSwapError(f"could not move {staged} to {place}; the old partition is back")
-        raise PartitionSwapError(f"could not move {staged} to {place}; the old partition is at {old}")
+            raise PartitionSwapError(
+                f"could not move {staged} to {place}; the old partition is back")
+        raise PartitionSwapError(
+            f"could not move {staged} to {place}; the old partition is at {old}")
 
 
 def _rows_per_partition(spark: SparkSession, path: str, column: str) -> dict[str, int]:
@@ -149,7 +151,8 @@ class _FileSystem:
     def child_dirs(self, path: str) -> list[str]:
         if not self.exists(path):
             return []
-        return [s.getPath().getName() for s in self._fs.listStatus(self._path(path)) if s.isDirectory()]
+        statuses = self._fs.listStatus(self._path(path))
+        return [s.getPath().getName() for s in statuses if s.isDirectory()]
 
     def delete(self, path: str) -> None:
         if self.exists(path):

@@ -32,10 +32,20 @@ DAYS = [START, START + timedelta(days=1)]
 JOBS = [products_dim, customers_dim, reviews_clean, reviews_flatten, clickstream]
 RERUN = [reviews_clean, reviews_flatten, clickstream]
 #: The generator's planted review faults -> the reason reviews_clean gives each.
-PLANTED = {"rating_out_of_range": "rating_out_of_range", "rating_type_conflict": "rating_type_conflict",
-           "missing_review_id": "review_id_missing", "malformed_json": "malformed_json"}
-COMPARED = ["stg_reviews", "rejected_reviews", "stg_clickstream", "fact_clickstream", "fact_sessions",
-            "conversion_funnel"]
+PLANTED = {
+    "rating_out_of_range": "rating_out_of_range",
+    "rating_type_conflict": "rating_type_conflict",
+    "missing_review_id": "review_id_missing",
+    "malformed_json": "malformed_json",
+}
+COMPARED = [
+    "stg_reviews",
+    "rejected_reviews",
+    "stg_clickstream",
+    "fact_clickstream",
+    "fact_sessions",
+    "conversion_funnel",
+]
 
 
 def run(config, spark, module, day, run_id):
@@ -61,8 +71,15 @@ def landed(spark, tmp_path_factory):
     base = tmp_path_factory.mktemp("semistructured")
     manifest = generate(base / "landing", START, len(DAYS), scale=0.05, seed=23)
     # Quality gates are the subject of their own tests; here they would only add time.
-    config = load_config("local", [f"landing.root={base / 'landing'}", f"warehouse.root={base / 'wh'}",
-                                   "spark.shuffle_partitions=2", "quality.enabled=false"])
+    config = load_config(
+        "local",
+        [
+            f"landing.root={base / 'landing'}",
+            f"warehouse.root={base / 'wh'}",
+            "spark.shuffle_partitions=2",
+            "quality.enabled=false",
+        ],
+    )
     ctx = None
     for day in DAYS:
         # DIM_CUSTOMER of the first day is enough to link the second day's events.
@@ -84,7 +101,8 @@ def test_every_landing_review_is_staged_or_rejected_with_the_planted_reason(land
         reasons = Counter(r for row in rejected.select("reject_reasons").collect() for r in row[0])
         planted = manifest["days"][day.isoformat()]["reviews"]["bad_records"]
         assert {PLANTED[k]: n for k, n in planted.items() if n} == {
-            reason: n for reason, n in reasons.items() if reason in PLANTED.values()}, day
+            reason: n for reason, n in reasons.items() if reason in PLANTED.values()
+        }, day
 
 
 def test_processed_zone_opens_in_pyarrow_with_the_documented_columns(landed):
@@ -98,20 +116,28 @@ def test_processed_zone_opens_in_pyarrow_with_the_documented_columns(landed):
     partitions = sorted(p.name for p in (base / "wh" / "processed" / "reviews").iterdir())
     assert partitions == [f"review_date={d.isoformat()}" for d in DAYS]
     assert str(reviews.schema.field("review_ts").type) == "timestamp[us, tz=UTC]"
-    scratch = [p for p in (base / "wh" / "processed").rglob("*") if p.parent.name in ("_staging", "_trash")]
+    scratch = [
+        p for p in (base / "wh" / "processed").rglob("*") if p.parent.name in ("_staging", "_trash")
+    ]
     assert all(not any(p.iterdir()) for p in scratch)  # swapped partitions leave no scratch behind
 
 
 def test_unknown_product_fields_are_reported_per_day(landed):
     base, _, _, _, tables = landed
-    drift = {(r.business_date, r.field_path): r.record_count
-             for r in tables["schema_drift"].filter(F.col("dataset") == "products").collect()}
+    drift = {
+        (r.business_date, r.field_path): r.record_count
+        for r in tables["schema_drift"].filter(F.col("dataset") == "products").collect()
+    }
     expected = {}
     for day in DAYS:
         path = base / "landing" / f"products/products_{day:%Y%m%d}.json"
-        records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-        for field, count in (("supplier", sum("supplier" in r for r in records)),
-                             ("category.level", sum("level" in r["category"] for r in records))):
+        records = (
+            [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        )
+        for field, count in (
+            ("supplier", sum("supplier" in r for r in records)),
+            ("category.level", sum("level" in r["category"] for r in records)),
+        ):
             if count:
                 expected[(day, field)] = count
     assert expected and drift == expected
@@ -119,12 +145,19 @@ def test_unknown_product_fields_are_reported_per_day(landed):
 
 def test_events_sessions_and_funnel_reconcile(landed):
     _, manifest, _, _, tables = landed
-    facts, sessions, funnel = tables["fact_clickstream"], tables["fact_sessions"], tables["conversion_funnel"]
+    facts, sessions, funnel = (
+        tables["fact_clickstream"],
+        tables["fact_sessions"],
+        tables["conversion_funnel"],
+    )
     for day in DAYS:
         generated = manifest["days"][day.isoformat()]["clickstream"]
         today = facts.filter(F.col("event_date") == day)
         assert today.count() == generated["events"]
-        assert today.filter(F.col("visitor_type") == "anonymous").count() == generated["anonymous_events"]
+        assert (
+            today.filter(F.col("visitor_type") == "anonymous").count()
+            == generated["anonymous_events"]
+        )
         assert today.filter(F.col("session_id").isNull()).count() == 0
         day_sessions = sessions.filter(F.col("session_date") == day)
         assert day_sessions.agg(F.sum("events")).first()[0] == generated["events"]
@@ -132,16 +165,21 @@ def test_events_sessions_and_funnel_reconcile(landed):
         assert row.sessions == day_sessions.count()
         assert row.sessions >= row.viewed_sessions >= row.cart_sessions >= row.purchase_sessions > 0
     assert tables["stg_clickstream"].count() == sum(
-        manifest["days"][d.isoformat()]["clickstream"]["events"] for d in DAYS)
+        manifest["days"][d.isoformat()]["clickstream"]["events"] for d in DAYS
+    )
 
 
 def test_a_rerun_of_the_first_day_leaves_the_same_content(landed, spark):
     base, _, config, ctx, tables = landed
     before = {name: content(df) for name, df in tables.items()}
-    zone_before = {d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")}
+    zone_before = {
+        d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")
+    }
     for module in RERUN:
         run(config, spark, module, DAYS[0], "rerun")
     after = {name: content(ctx.warehouse.read(ctx.table(name))) for name in tables}
-    zone_after = {d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")}
+    zone_after = {
+        d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")
+    }
     assert after == before
     assert zone_after == zone_before
