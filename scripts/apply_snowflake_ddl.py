@@ -200,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if settings is None:
                 raise ConfigError(f"conf error: snowflake: section missing in env {args.env}")
             variables.setdefault("DATABASE", settings.database)
-        statements = load_statements(ddl_files(args.ddl_dir, args.account), check_variables(variables))
+        files = ddl_files(args.ddl_dir, args.account)
+        statements = load_statements(files, check_variables(variables))
     except (ConfigError, DdlError, ValueError) as exc:
         print(f"apply_snowflake_ddl: {exc}", file=sys.stderr)
         return 2

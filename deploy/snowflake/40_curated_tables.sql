@@ -68,6 +68,17 @@ CREATE TABLE IF NOT EXISTS {{DATABASE}}.CURATED.DIM_CUSTOMER (
 ) CLUSTER BY (CUSTOMER_ID)
   COMMENT = 'Customers, SCD2 by snapshot date, with the unknown member (customers_dim)';
 
+-- The unknown member facts point to when a customer is not known (key -1). customers_dim
+-- adds it only to a DIM_CUSTOMER it creates itself, so a table created here gets it here;
+-- same values as etl_lib.dimensions.unknown_member: text 'Unknown', the rest null.
+INSERT INTO {{DATABASE}}.CURATED.DIM_CUSTOMER (
+  CUSTOMER_KEY, CUSTOMER_ID, FIRST_NAME, LAST_NAME, EMAIL, PHONE, SEGMENT, CITY, STATE, COUNTRY,
+  SIGNUP_DATE, UPDATED_AT, VALID_FROM, VALID_TO, IS_CURRENT, _SEQUENCE
+)
+  SELECT -1, NULL, 'Unknown', 'Unknown', 'Unknown', 'Unknown', 'Unknown', 'Unknown', 'Unknown',
+         'Unknown', NULL, NULL, NULL, NULL, TRUE, NULL
+  WHERE NOT EXISTS (SELECT 1 FROM {{DATABASE}}.CURATED.DIM_CUSTOMER WHERE CUSTOMER_KEY = -1);
+
 CREATE TABLE IF NOT EXISTS {{DATABASE}}.CURATED.DIM_CUSTOMER__TOMBSTONES (
   CUSTOMER_ID VARCHAR NOT NULL,
   _SEQUENCE DATE NOT NULL

@@ -147,7 +147,9 @@ def _endpoint(settings: SnowflakeSettings) -> tuple[str, int, str]:
         return f"{settings.account}.snowflakecomputing.com", 443, "https"
     parts = urlsplit(settings.url if "://" in settings.url else f"https://{settings.url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SnowflakeAuthError(f"snowflake.url {settings.url!r} is not an http(s)://host[:port] URL")
+        raise SnowflakeAuthError(
+            f"snowflake.url {settings.url!r} is not an http(s)://host[:port] URL"
+        )
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), parts.scheme
 
 

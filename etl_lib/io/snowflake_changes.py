@@ -79,14 +79,16 @@ def apply_changes(warehouse, changes: DataFrame, table: str, spec: ChangeSpec) -
             with transaction(session):
                 if graves is not None and tables.graves is not None:
                     session.run(statements.delete_touched(graves))
-                    session.run(sql.insert_from(graves, tables.graves, _names(statements.key_columns())))
+                    names = _names(statements.key_columns())
+                    session.run(sql.insert_from(graves, tables.graves, names))
                 if any(counts.values()):
                     session.run(statements.delete_touched(target))
                     columns = [c.upper() for c in layout.target_columns]
                     session.run(sql.insert_from(target, tables.rows, columns))
             warehouse.remember_schema(session, target, schema)
             if graves is not None:
-                warehouse.remember_schema(session, graves, tombstones_schema(layout, changes.schema))
+                graves_schema = tombstones_schema(layout, changes.schema)
+                warehouse.remember_schema(session, graves, graves_schema)
     return WriteResult(
         table.upper(),
         rows_inserted=counts.get("inserted", 0),
@@ -128,7 +130,9 @@ def _work_tables(session: SqlSession, statements: ChangeSql) -> Iterator[ChangeT
                 session.run(sql.drop_table(table))
 
 
-def _check_target(session: SqlSession, target: Table, expected: tuple[str, ...], table: str) -> None:
+def _check_target(
+    session: SqlSession, target: Table, expected: tuple[str, ...], table: str
+) -> None:
     actual = [row[0].upper() for row in session.run(sql.table_columns(target)).rows]
     wanted = [c.upper() for c in expected]
     missing = [c for c in wanted if c not in actual]

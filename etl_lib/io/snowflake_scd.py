@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from pyspark.sql import types as T
 
 from etl_lib.io.snowflake_sql import Column, Statement, Table, quote, snowflake_type
-from etl_lib.scd import DELETE, IS_CURRENT, SEQUENCE, STORED, UPSERT, VALID_FROM, VALID_TO, ChangeLayout
+from etl_lib.scd import (
+    DELETE,
+    IS_CURRENT,
+    SEQUENCE,
+    STORED,
+    UPSERT,
+    VALID_FROM,
+    VALID_TO,
+    ChangeLayout,
+)
 
 __all__ = [
     "ChangeTables", "ChangeSql", "VERSION_KEY_FUNCTION", "target_schema", "tombstones_schema",
@@ -105,7 +114,9 @@ class ChangeSql:
         t = self.tables
         keys, values = ", ".join(self.keys), ", ".join(self.values)
         nulls = ", ".join(f"NULL AS {v}" for v in self.values)
-        parts = [f"SELECT {keys}, {self.seq}, {KIND}, 0 AS {ORIGIN}{_lead(values)} FROM {t.batch.sql}"]
+        parts = [
+            f"SELECT {keys}, {self.seq}, {KIND}, 0 AS {ORIGIN}{_lead(values)} FROM {t.batch.sql}"
+        ]
         stored = f"{t.target.sql} s JOIN touched k ON {self._on('s', 'k')}"
         s_keys = ", ".join(f"s.{k}" for k in self.keys)
         s_values = _lead(", ".join(f"s.{v}" for v in self.values))
@@ -205,8 +216,8 @@ class ChangeSql:
                 f"AS _CDC_LATEST_{index}"
             )
             stated.append(
-                f"CASE WHEN {live} AND (_CDC_BARRIER IS NULL OR _CDC_SINCE_{index} >= _CDC_BARRIER) "
-                f"THEN _CDC_LATEST_{index} END AS {column}"
+                f"CASE WHEN {live} AND (_CDC_BARRIER IS NULL "
+                f"OR _CDC_SINCE_{index} >= _CDC_BARRIER) THEN _CDC_LATEST_{index} END AS {column}"
             )
         tracked = [quote(c) for c in self.layout.tracked]
         changed = " OR ".join(
@@ -228,8 +239,8 @@ class ChangeSql:
             f"WITH helped AS (SELECT *, {', '.join(helpers)} FROM {self.tables.events.sql}), "
             f"stated AS (SELECT {keys}, {seq}, {live} AS _CDC_LIVE"
             f"{_lead(', '.join(stated))} FROM helped), "
-            f"marked AS (SELECT *, {opens} AS _CDC_OPENS, LEAD({seq}) OVER ({ordered}) AS _CDC_NEXT "
-            f"FROM stated), "
+            f"marked AS (SELECT *, {opens} AS _CDC_OPENS, "
+            f"LEAD({seq}) OVER ({ordered}) AS _CDC_NEXT FROM stated), "
             f"numbered AS (SELECT *, SUM(IFF(_CDC_OPENS, 1, 0)) OVER ({so_far}) AS _CDC_VERSION "
             f"FROM marked), "
             f"versions AS (SELECT {keys}{values}, MIN({seq}) OVER ({version}) AS {vf}, "
@@ -285,7 +296,8 @@ class ChangeSql:
         """Every row of ``table`` whose keys the batch touches (null keys never match)."""
         keys = ", ".join(self.keys)
         return Statement(
-            f"DELETE FROM {table.sql} d USING (SELECT DISTINCT {keys} FROM {self.tables.batch.sql}) k "
+            f"DELETE FROM {table.sql} d "
+            f"USING (SELECT DISTINCT {keys} FROM {self.tables.batch.sql}) k "
             f"WHERE {self._on('d', 'k')}"
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -152,7 +152,3 @@ def _python(value: Any) -> Any:
         return value
     return str(value)
 
-
-def run_all(session: SqlSession, statements: Sequence[Statement]) -> list[Result]:
-    """Run ``statements`` in order and return their results."""
-    return [session.run(s) for s in statements]

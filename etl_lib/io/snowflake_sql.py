@@ -112,7 +112,7 @@ Column = tuple[str, str]
 
 
 def snowflake_type(data_type: T.DataType) -> str:
-    """The Snowflake type a Spark type is stored as (integers as NUMBER(38,0), nested as VARIANT)."""
+    """The Snowflake type of a Spark type (integers: NUMBER(38,0), nested values: VARIANT)."""
     if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
         return "NUMBER(38,0)"
     if isinstance(data_type, T.DecimalType):
@@ -256,7 +256,9 @@ def merge_upsert(
     matched = f" AND ({newer_or_equal(newer_by)})" if newer_by else ""
     # Keys are equal (null-safely) on a match: only the other columns need setting.
     key_names = {k.upper() for k in keys}
-    updates = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns if c.upper() not in key_names)
+    updates = ", ".join(
+        f"t.{quote(c)} = s.{quote(c)}" for c in columns if c.upper() not in key_names
+    )
     names = _names(columns)
     values = ", ".join(f"s.{quote(c)}" for c in columns)
     update = f"WHEN MATCHED{matched} THEN UPDATE SET {updates} " if updates else ""
@@ -288,7 +290,8 @@ def schema_registry(registry: Table) -> Statement:
 
 def schema_lookup(registry: Table, table: Table) -> Statement:
     return Statement(
-        f"SELECT SPARK_SCHEMA FROM {registry.sql} WHERE TABLE_NAME = ?", (f"{table.schema}.{table.name}",)
+        f"SELECT SPARK_SCHEMA FROM {registry.sql} WHERE TABLE_NAME = ?",
+        (f"{table.schema}.{table.name}",),
     )
 
 
@@ -297,7 +300,8 @@ def schema_upsert(registry: Table, table: Table, schema_json: str) -> Statement:
     return Statement(
         f"MERGE INTO {registry.sql} t USING (SELECT ? AS TABLE_NAME, ? AS SPARK_SCHEMA) s "
         "ON t.TABLE_NAME = s.TABLE_NAME "
-        "WHEN MATCHED THEN UPDATE SET t.SPARK_SCHEMA = s.SPARK_SCHEMA, t.UPDATED_AT = CURRENT_TIMESTAMP() "
+        "WHEN MATCHED THEN UPDATE SET t.SPARK_SCHEMA = s.SPARK_SCHEMA, "
+        "t.UPDATED_AT = CURRENT_TIMESTAMP() "
         "WHEN NOT MATCHED THEN INSERT (TABLE_NAME, SPARK_SCHEMA, UPDATED_AT) "
         "VALUES (s.TABLE_NAME, s.SPARK_SCHEMA, CURRENT_TIMESTAMP())",
         (f"{table.schema}.{table.name}", schema_json),

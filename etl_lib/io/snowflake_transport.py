@@ -128,7 +128,8 @@ class PythonConnectorTransport:
 
     def load(self, df: DataFrame, table: Table) -> None:
         """Append ``df`` to the existing ``table`` with ``write_pandas`` (columns by name)."""
-        import snowflake.connector.pandas_tools as pandas_tools  # looked up late: fakesnow patches it
+        # Looked up at call time: fakesnow patches the module attribute in tests.
+        import snowflake.connector.pandas_tools as pandas_tools
 
         frame = _to_pandas(df)
         connection = self._connect()
@@ -152,7 +153,9 @@ class PythonConnectorTransport:
             cursor.execute(sql)
             schema = T.StructType([_spark_field(d) for d in cursor.description])
             kinds = [field.dataType for field in schema.fields]
-            rows = [tuple(_spark_value(v, k) for v, k in zip(row, kinds)) for row in cursor.fetchall()]
+            rows = [
+                tuple(_spark_value(v, k) for v, k in zip(row, kinds)) for row in cursor.fetchall()
+            ]
         finally:
             connection.close()
         return self.spark.createDataFrame(rows, schema)
@@ -203,7 +206,7 @@ def _spark_value(value: Any, kind: T.DataType) -> Any:
 
 
 def _to_pandas(df: DataFrame) -> Any:
-    """``df`` as a pandas frame with exact types (no float ints, UTC timestamps, JSON for nested)."""
+    """``df`` as pandas with exact types (no float ints, UTC timestamps, nested via JSON)."""
     import pandas as pd
 
     fields = df.schema.fields
@@ -218,7 +221,8 @@ def _to_pandas(df: DataFrame) -> Any:
         elif isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
             series = pd.to_datetime(pd.Series(values, dtype="object"), format="ISO8601")
         elif isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
-            series = pd.Series([None if v is None else json.loads(v) for v in values], dtype="object")
+            parsed = [None if v is None else json.loads(v) for v in values]
+            series = pd.Series(parsed, dtype="object")
         else:
             series = pd.Series(values, dtype="object")
         data[field.name.upper()] = series

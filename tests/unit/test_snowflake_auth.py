@@ -71,7 +71,8 @@ def test_key_from_secrets_manager_json_with_passphrase_becomes_pkcs8_der(key, aw
 
 
 def test_a_configured_secret_that_cannot_be_read_is_an_error_not_a_fallback(aws):
-    with pytest.raises(SnowflakeAuthError, match="'etl/missing' could not be read .*GetSecretValue"):
+    message = "'etl/missing' could not be read .*GetSecretValue"
+    with pytest.raises(SnowflakeAuthError, match=message):
         resolve_credentials(settings("private_key_secret_id: etl/missing"),
                             environ={"SNOWFLAKE_PASSWORD": "pw"})
 
@@ -87,9 +88,11 @@ def test_key_from_env_plain_pem_with_escaped_newlines_or_base64_der(key):
 def test_encrypted_key_without_its_passphrase_says_so_without_the_key(key):
     encrypted = pem(key, "right")
     for environ in ({"SNOWFLAKE_PRIVATE_KEY": encrypted},
-                    {"SNOWFLAKE_PRIVATE_KEY": encrypted, "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "wrong"},
+                    {"SNOWFLAKE_PRIVATE_KEY": encrypted,
+                     "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "wrong"},
                     {"SNOWFLAKE_PRIVATE_KEY": "not a key"}):
-        with pytest.raises(SnowflakeAuthError, match="env SNOWFLAKE_PRIVATE_KEY is not a readable") as error:
+        message = "env SNOWFLAKE_PRIVATE_KEY is not a readable"
+        with pytest.raises(SnowflakeAuthError, match=message) as error:
             resolve_credentials(settings(), environ=environ)
         assert "ENCRYPTED" not in str(error.value) and "not a key" not in str(error.value)
 
@@ -99,7 +102,8 @@ def test_password_is_the_fallback_with_a_warning_and_the_only_way_with_auth_pass
     credentials = resolve_credentials(settings(), environ={"SNOWFLAKE_PASSWORD": "pw-123"})
     assert (credentials.method, credentials.source) == ("password", "env SNOWFLAKE_PASSWORD")
     assert "falling back to password auth" in caplog.text and "pw-123" not in caplog.text
-    with pytest.raises(SnowflakeAuthError, match="looked in env SNOWFLAKE_PRIVATE_KEY, env SNOWFLAKE_PASSWORD"):
+    message = "looked in env SNOWFLAKE_PRIVATE_KEY, env SNOWFLAKE_PASSWORD"
+    with pytest.raises(SnowflakeAuthError, match=message):
         resolve_credentials(settings(), environ={})
     with pytest.raises(SnowflakeAuthError, match="looked in env ETL_PW;"):
         resolve_credentials(settings("auth: password", "password_env: ETL_PW"),
@@ -111,8 +115,9 @@ def test_connector_options_carry_the_key_and_redact_it(key):
                                       environ={"SNOWFLAKE_PRIVATE_KEY": pem(key)})
     options = connector_options(settings("options: {parallelism: '8'}"), credentials)
     assert options["sfURL"] == "xy12345.eu-west-1.snowflakecomputing.com:443"
-    assert (options["sfSSL"], options["sfAccount"], options["sfRole"]) == ("on", "xy12345", "ETL_ROLE")
-    assert (options["autopushdown"], options["sfTimezone"], options["parallelism"]) == ("on", "UTC", "8")
+    assert options["sfSSL"] == "on" and options["sfRole"] == "ETL_ROLE"
+    assert options["sfAccount"] == "xy12345" and options["parallelism"] == "8"
+    assert options["autopushdown"] == "on" and options["sfTimezone"] == "UTC"
     assert base64.b64decode(options["pem_private_key"]) == der(key) and "sfPassword" not in options
     shown = redacted(options)
     assert shown["pem_private_key"] == "**********" and shown["sfUser"] == "ETL_SERVICE"
@@ -126,15 +131,19 @@ def test_a_custom_url_sets_host_port_and_protocol():
     assert connector_options(custom, credentials)["sfURL"] == "127.0.0.1:8123"
     assert connector_options(custom, credentials)["sfSSL"] == "off"
     args = python_connect_args(custom, credentials)
-    assert (args["host"], args["port"], args["protocol"], args["password"]) == ("127.0.0.1", 8123, "http", "pw")
+    assert (args["host"], args["port"], args["protocol"]) == ("127.0.0.1", 8123, "http")
+    assert args["password"] == "pw"
 
 
 @pytest.mark.parametrize("override, message", [
     ("warehouse.kind=snowflake", "warehouse.kind is snowflake but there is no snowflake: section"),
-    (SNOWFLAKE.replace("RETAIL", "'RETAIL; DROP'") + "}", "snowflake.database .*not a plain identifier"),
+    (SNOWFLAKE.replace("RETAIL", "'RETAIL; DROP'") + "}",
+     "snowflake.database .*not a plain identifier"),
     (SNOWFLAKE + ", options: {sfPassword: hunter2}}", "secrets never go in conf"),
-    (SNOWFLAKE.replace("xy12345.eu-west-1", "'evil/acct'") + "}", "snowflake.account .*not an account"),
-    ("tables.fact_sales=CURATED.FACT;DROP", "'fact_sales' = 'CURATED.FACT;DROP' is not SCHEMA.NAME"),
+    (SNOWFLAKE.replace("xy12345.eu-west-1", "'evil/acct'") + "}",
+     "snowflake.account .*not an account"),
+    ("tables.fact_sales=CURATED.FACT;DROP",
+     "'fact_sales' = 'CURATED.FACT;DROP' is not SCHEMA.NAME"),
 ])
 def test_bad_snowflake_conf_is_refused_with_the_key_to_fix(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -22,7 +22,8 @@ from etl_lib.io.snowflake_sql import IdentifierError, Statement, Table
 from etl_lib.io.warehouse import newer_or_equal_condition
 from etl_lib.scd import resolve_layout
 
-TARGET, STAGING = Table("RETAIL", "CURATED", "FACT_SALES"), Table("RETAIL", "CURATED", "FACT_SALES__STG_1")
+TARGET = Table("RETAIL", "CURATED", "FACT_SALES")
+STAGING = Table("RETAIL", "CURATED", "FACT_SALES__STG_1")
 identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
 
 
@@ -62,7 +63,8 @@ def test_spark_types_map_to_snowflake_types():
 def test_partition_values_are_bound_never_interpolated():
     hostile = "x'); DROP TABLE RETAIL.CURATED.FACT_SALES; --"
     statement = sql.delete_where_in(TARGET, "sale_date", [date(2024, 1, 15), hostile])
-    assert statement.sql == 'DELETE FROM "RETAIL"."CURATED"."FACT_SALES" WHERE "SALE_DATE" IN (?, ?)'
+    assert statement.sql == (
+        'DELETE FROM "RETAIL"."CURATED"."FACT_SALES" WHERE "SALE_DATE" IN (?, ?)')
     assert statement.params == (date(2024, 1, 15), hostile)
     outside = sql.count_outside(STAGING, "sale_date", [hostile])
     assert hostile not in outside.sql and outside.params == (hostile,)
@@ -121,18 +123,20 @@ def test_scd2_surrogate_key_text_matches_the_delta_formula():
     expected = ('RETAIL.CURATED.SCD_VERSION_KEY(TO_VARCHAR("K") || CHR(31) || TO_VARCHAR("N") || '
                 'CHR(31) || TO_VARCHAR("VALID_FROM", \'YYYY-MM-DD"T"HH24:MI:SS.FF6\'))')
     assert f"IFF({expected} = -1, -2, {expected}) AS \"SK\"" in text
-    assert [f.name for f in target_schema(layout, struct("k string, n int, ts timestamp, v string"))] == [
+    columns = target_schema(layout, struct("k string, n int, ts timestamp, v string"))
+    assert [f.name for f in columns] == [
         "sk", "k", "n", "ts", "v", "valid_from", "valid_to", "is_current", "_sequence"]
 
 
 def test_apply_changes_sql_has_no_values_and_only_quoted_names():
     statements, _ = change_sql(
         ChangeSpec(keys=("id",), sequence_by="seq", apply_as_deletes="op = 'D' OR 1=1",
-                   except_column_list=("op", "seq"), stored_as_scd_type=2, ignore_null_updates=True),
+                   except_column_list=("op", "seq"), stored_as_scd_type=2,
+                   ignore_null_updates=True),
         "id int, name string, op string, seq long")
-    generated = [statements.insert_events(), statements.insert_rows(True), statements.insert_graves(),
-                 statements.counts(), statements.delete_touched(Table("RETAIL", "CURATED", "T")),
-                 statements.null_keys()]
+    generated = [statements.insert_events(), statements.insert_rows(True),
+                 statements.insert_graves(), statements.counts(),
+                 statements.delete_touched(Table("RETAIL", "CURATED", "T")), statements.null_keys()]
     for statement in generated:
         assert isinstance(statement, Statement) and statement.params == ()
         assert "op = 'D'" not in statement.sql and "1=1" not in statement.sql  # Spark evaluates it
