@@ -112,7 +112,8 @@ def volume_anomaly(rule: VolumeAnomaly, rows: int, history: Sequence[int]) -> Ch
 def relationships(rule: Relationships, df: DataFrame, reference: DataFrame | None) -> CheckOutcome:
     """Rows whose non-null ``column`` is not a ``field`` value of ``reference`` (orphans).
 
-    A missing reference table makes every non-null value an orphan.
+    One aggregation counts the orphan rows and picks the lowest and highest orphan value
+    as examples. A missing reference table makes every non-null value an orphan.
     """
     values = df.select(F.col(rule.column).alias("_value")).where(F.col("_value").isNotNull())
     if reference is None:
@@ -120,45 +121,62 @@ def relationships(rule: Relationships, df: DataFrame, reference: DataFrame | Non
     else:
         keys = reference.select(F.col(rule.field).alias("_value")).distinct()
         orphans, known = values.join(keys, "_value", "left_anti"), f"not in {rule.to}.{rule.field}"
-    count = orphans.count()
-    if count == 0:
+    found = orphans.agg(
+        F.count(F.lit(1)).alias("rows"), F.min("_value").alias("low"), F.max("_value").alias("high")
+    ).first()
+    if found["rows"] == 0:
         return judge(rule, 0, f"every {rule.column} is in {rule.to}.{rule.field}")
-    sample = [str(r[0]) for r in orphans.select("_value").distinct().limit(SAMPLES).collect()]
+    examples = sorted({str(found["low"]), str(found["high"])})
     return judge(
-        rule, count, f"{count} row(s) with a {rule.column} {known}, e.g. {', '.join(sample)}"
+        rule, found["rows"],
+        f"{found['rows']} row(s) with a {rule.column} {known}, e.g. {', '.join(examples)}",
     )
 
 
-def reconcile(rule: Reconcile, df: DataFrame, reference: DataFrame | None) -> CheckOutcome:
-    """Per ``by`` key present in ``df``: total of ``df`` = total of ``reference``.
+def reconcile(
+    rules: Sequence[Reconcile], df: DataFrame, reference: DataFrame | None
+) -> list[CheckOutcome]:
+    """Per ``by`` key present in ``df``: each rule's total of ``df`` = its total of ``reference``.
 
+    The rules share ``to`` and ``by``, so both sides are grouped once for all of them.
     error_count = keys whose totals differ (a key missing from ``reference`` differs).
     """
-    mine_keys = [F.col(c).alias(f"_k{i}") for i, c in enumerate(rule.by)]
-    theirs_keys = [F.col(c).alias(f"_k{i}") for i, c in enumerate(rule.by.values())]
-    keys = [f"_k{i}" for i in range(len(rule.by))]
-    mine = df.groupBy(*mine_keys).agg(_total(rule.column).alias("_mine"))
+    by = rules[0].by
+    if any(r.by != by or r.to != rules[0].to for r in rules):
+        raise ValueError("reconcile: rules compared together must share `to` and `by`")
+    keys = [f"_k{i}" for i in range(len(by))]
+    mine = df.groupBy(*[F.col(c).alias(k) for k, c in zip(keys, by)]).agg(
+        *[_total(r.column).alias(f"_mine{i}") for i, r in enumerate(rules)]
+    )
     if reference is None:
-        compared = mine.withColumn("_theirs", F.lit(None))
+        compared = mine.select("*", *[F.lit(None).alias(f"_theirs{i}") for i in range(len(rules))])
     else:
+        fields = sorted({r.field for r in rules if r.field})
         theirs = (
-            reference.select(*theirs_keys, *([F.col(rule.field)] if rule.field else []))
+            reference.select(*[F.col(c).alias(k) for k, c in zip(keys, by.values())], *fields)
             .join(mine.select(*keys), keys, "left_semi")
             .groupBy(*keys)
-            .agg(_total(rule.field).alias("_theirs"))
+            .agg(*[_total(r.field).alias(f"_theirs{i}") for i, r in enumerate(rules)])
         )
         compared = mine.join(theirs, keys, "left")
-    differing = compared.where(~F.col("_mine").eqNullSafe(F.col("_theirs")))
-    count = differing.count()
-    what = f"{'sum(' + rule.column + ')' if rule.column else 'rows'} vs " \
-           f"{rule.to} {'sum(' + rule.field + ')' if rule.field else 'rows'}"
-    if count == 0:
-        return judge(rule, 0, f"{what}: equal for every {'/'.join(rule.by)}")
-    sample = differing.limit(SAMPLES).collect()
-    shown = "; ".join(
-        f"{'/'.join(str(r[k]) for k in keys)}: {r['_mine']} vs {r['_theirs']}" for r in sample
-    )
-    return judge(rule, count, f"{what}: {count} key(s) differ, e.g. {shown}")
+    differs = [~F.col(f"_mine{i}").eqNullSafe(F.col(f"_theirs{i}")) for i in range(len(rules))]
+    counts = compared.agg(*[F.sum(d.cast("int")).alias(f"_n{i}") for i, d in enumerate(differs)])
+    counted = counts.first()
+    outcomes = []
+    for i, rule in enumerate(rules):
+        count = int(counted[f"_n{i}"] or 0)
+        what = f"{'sum(' + rule.column + ')' if rule.column else 'rows'} vs " \
+               f"{rule.to} {'sum(' + rule.field + ')' if rule.field else 'rows'}"
+        if count == 0:
+            outcomes.append(judge(rule, 0, f"{what}: equal for every {'/'.join(by)}"))
+            continue
+        sample = compared.where(differs[i]).limit(SAMPLES).collect()
+        shown = "; ".join(
+            f"{'/'.join(str(r[k]) for k in keys)}: {r[f'_mine{i}']} vs {r[f'_theirs{i}']}"
+            for r in sample
+        )
+        outcomes.append(judge(rule, count, f"{what}: {count} key(s) differ, e.g. {shown}"))
+    return outcomes
 
 
 def _total(column: str | None) -> Column:

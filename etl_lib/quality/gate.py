@@ -130,9 +130,10 @@ class QualityGate:
         try:
             facts = checks.profile(frame, [r.column for r in rules.of_kind("freshness")])
             row_level = [r for r in runnable if r.check in ROW_CHECKS]
-            by_gx = {o.check_name: o for o in run_row_checks(physical, row_level, frame)}
+            done = {o.check_name: o for o in run_row_checks(physical, row_level, frame)}
+            done.update(self._reconciled(name, rules.of_kind("reconcile"), frame))
             outcomes = [
-                by_gx.get(rule.check_name) or self._native(name, rule, frame, facts)
+                done.get(rule.check_name) or self._native(name, rule, frame, facts)
                 for rule in runnable
             ]
         finally:
@@ -159,15 +160,23 @@ class QualityGate:
         if kind == "relationships":
             reference = self._reference(owner, rule, [rule.field])
             return checks.relationships(rule, frame, reference)
-        if kind == "reconcile":
-            needs = [*rule.by.values(), *filter(None, [rule.field])]
-            reference = self._reference(owner, rule, needs)
-            return checks.reconcile(rule, frame, reference)
         if kind == "continuity":
             return checks.continuity(rule, frame, self.warehouse.read_or_none(physical))
         if kind == "outliers":
             return self._outliers(rule, frame)
         raise QualityRuleError(f"conf error: quality: no etl_lib check for kind {kind!r}")
+
+    def _reconciled(self, owner: str, rules: list, frame: DataFrame) -> dict[str, CheckOutcome]:
+        """Outcomes of ``reconcile`` rules, one query per (``to``, ``by``) they share."""
+        groups: dict[tuple, list] = {}
+        for rule in rules:
+            groups.setdefault((rule.to, tuple(rule.by.items())), []).append(rule)
+        outcomes = {}
+        for group in groups.values():
+            needs = [*group[0].by.values(), *{r.field for r in group if r.field}]
+            reference = self._reference(owner, group[0], needs)
+            outcomes.update({o.check_name: o for o in checks.reconcile(group, frame, reference)})
+        return outcomes
 
     def _outliers(self, rule, frame: DataFrame) -> CheckOutcome:
         flagged = checks.flag_outliers(

@@ -19,7 +19,8 @@ RULES = TableRules.model_validate({"rules": [
     {"check": "not_null", "columns": ["customer_id"], "mostly": 0.5, "severity": "fail"},
     {"check": "unique", "columns": ["id"], "severity": "fail"},
     {"check": "unique", "columns": ["store_id", "line"], "severity": "warn"},
-    {"check": "accepted_values", "column": "payment", "values": ["card", "cash"], "severity": "warn"},
+    {"check": "accepted_values", "column": "payment", "values": ["card", "cash"],
+     "severity": "warn"},
     {"check": "regex", "column": "store_id", "pattern": r"^S\d{3}$", "severity": "warn"},
     {"check": "range", "column": "amount", "min": 0, "max": 100, "severity": "fail"},
 ]}).rules
