@@ -18,7 +18,10 @@ __all__ = ["previous_rows_checked", "written_rows_history"]
 def previous_rows_checked(metrics: DataFrame, table: str, run_date: date) -> int | None:
     """``rows_checked`` of ``table`` on the latest earlier run date in QUALITY_METRICS, or None."""
     row = (
-        metrics.where((F.col("table") == table) & (F.col("run_date") < F.lit(run_date)))
+        metrics.where(
+            (F.col("table") == table) & (F.col("run_date") < F.lit(run_date))
+            & F.col("rows_checked").isNotNull()  # e.g. schema_drift rows count no rows
+        )
         .orderBy(F.col("run_date").desc(), F.col("run_time").desc())
         .select("rows_checked")
         .first()
