@@ -211,11 +211,13 @@ def flag_outliers(
     threshold: float = 3.5,
     min_group_rows: int = 10,
     log_scale: bool = False,
+    side: str = "both",
 ) -> DataFrame:
     """The rows of ``df`` whose ``column`` is an outlier within its ``group_by`` group.
 
     ``mad``: score = |0.6745 * (x - median) / MAD|. ``iqr``: score = distance beyond the
-    nearer quartile in IQRs (0 inside [Q1, Q3]). A row is flagged when score > threshold.
+    nearer quartile in IQRs (0 inside [Q1, Q3]). A row is flagged when score > threshold;
+    ``side`` ``high`` (or ``low``) scores only values above (below) the median.
     With ``log_scale`` x is log(1 + value) (negative values are not scored). Groups
     smaller than ``min_group_rows`` or without spread (MAD or IQR 0) are not scored.
     Medians and quartiles are ``percentile_approx`` over a window (one shuffle on the group).
@@ -229,6 +231,8 @@ def flag_outliers(
     """
     if method not in ("mad", "iqr"):
         raise ValueError(f"outlier method must be mad or iqr, not {method!r}")
+    if side not in ("both", "high", "low"):
+        raise ValueError(f"outlier side must be both, high or low, not {side!r}")
     group = Window.partitionBy(*group_by)
     x = F.col(column).cast("double")
     if log_scale:
@@ -246,6 +250,8 @@ def flag_outliers(
         beyond = F.greatest(x - q3, q1 - x, F.lit(0.0))
         score = beyond / F.col("group_spread")
     usable = (F.col("group_rows") >= min_group_rows) & (F.col("group_spread") > 0)
+    if side != "both":
+        usable &= (x > F.col("group_median")) if side == "high" else (x < F.col("group_median"))
     return (
         scored.withColumn("outlier_score", F.when(usable, F.round(score, 3)))
         .where(F.col("outlier_score") > threshold)

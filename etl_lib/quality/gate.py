@@ -181,7 +181,7 @@ class QualityGate:
     def _outliers(self, rule, frame: DataFrame) -> CheckOutcome:
         flagged = checks.flag_outliers(
             frame, rule.column, rule.group_by, rule.method, rule.threshold, rule.min_group_rows,
-            log_scale=rule.scale == "log",
+            log_scale=rule.scale == "log", side=rule.side,
         )
         if rule.keep_columns:
             flagged = flagged.select(*rule.keep_columns, *checks.OUTLIER_COLUMNS)

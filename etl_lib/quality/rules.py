@@ -240,7 +240,8 @@ class Outliers(_Rule):
     ``mad``: |0.6745 * (x - median) / MAD| > threshold (Iglewicz-Hoaglin modified z).
     ``iqr``: x outside [Q1 - threshold * IQR, Q3 + threshold * IQR]. ``scale: log`` scores
     log(1 + x) instead of x: right-skewed amounts (many small lines, a few large ones) then
-    flag only what is far out in proportion. Groups with fewer than ``min_group_rows`` rows
+    flag only what is far out in proportion. ``side: high`` (or ``low``) flags only values
+    above (below) the group median. Groups with fewer than ``min_group_rows`` rows
     or no spread are not scored. Flagged rows are written to table ``keep_in`` (a logical
     name), replacing the run date's rows.
     """
@@ -250,6 +251,7 @@ class Outliers(_Rule):
     group_by: list[str] = Field(min_length=1)
     method: Literal["mad", "iqr"] = "mad"
     scale: Literal["linear", "log"] = "linear"
+    side: Literal["both", "high", "low"] = "both"
     threshold: float = Field(3.5, gt=0)
     min_group_rows: int = Field(10, ge=3)
     keep_in: str

@@ -172,6 +172,21 @@ def test_flag_outliers_on_a_log_scale_flags_only_what_is_far_out_in_proportion(s
     assert_df_equality(logged.select("store_id", "amount"), expected.where("amount > 1000"))
 
 
+def test_flag_outliers_on_one_side_of_the_median(spark):
+    amounts = [0.5, 40.0, 45.0, 48.0, 50.0, 52.0, 55.0, 60.0, 5000.0]
+    df = spark.createDataFrame([("S1", a) for a in amounts], "store_id string, amount double")
+
+    def flagged(side):
+        found = checks.flag_outliers(df, "amount", ["store_id"], "mad", 3.5, 5, side=side)
+        return sorted(r.amount for r in found.collect())
+
+    assert flagged("both") == [0.5, 5000.0]
+    assert flagged("high") == [5000.0]
+    assert flagged("low") == [0.5]
+    with pytest.raises(ValueError, match="both, high or low"):
+        checks.flag_outliers(df, "amount", ["store_id"], side="up")
+
+
 def test_outliers_outcome_counts_flagged_rows():
     rule = Outliers(check="outliers", column="net_amount", group_by=["store_id"],
                     keep_in="sales_outliers", severity="warn")
@@ -214,6 +229,7 @@ def test_previous_rows_checked_takes_the_latest_earlier_run_date(spark):
         [("S.T", date(2024, 1, 14), datetime(2024, 1, 14, 1), 10),
          ("S.T", date(2024, 1, 15), datetime(2024, 1, 15, 1), 20),
          ("S.T", date(2024, 1, 15), datetime(2024, 1, 15, 2), 21),  # a rerun of the 15th
+         ("S.T", date(2024, 1, 15), datetime(2024, 1, 15, 3), None),  # e.g. a schema_drift row
          ("S.T", date(2024, 1, 16), datetime(2024, 1, 16, 1), 99),  # this run date: ignored
          ("S.U", date(2024, 1, 15), datetime(2024, 1, 15, 3), 5)],
         schema,

@@ -17,7 +17,8 @@ def test_each_rule_becomes_named_checks_with_their_severity():
     table = rules(
         {"check": "not_null", "columns": ["a", "b"], "severity": "warn"},
         {"check": "unique", "columns": ["a", "b"]},
-        {"check": "accepted_values", "column": "pm", "values": ["card", "cash"], "severity": "warn"},
+        {"check": "accepted_values", "column": "pm", "values": ["card", "cash"],
+         "severity": "warn"},
         {"check": "range", "column": "qty", "min": 1, "name": "qty_positive"},
         {"check": "reconcile", "to": "fact_sales", "by": {"date": "sale_date"}, "column": "total"},
         {"check": "landing_balance", "rejected": "rejected_sales", "keys": ["a"]},
