@@ -32,7 +32,7 @@ def superseded_rule(
     Example:
         >>> marked, rule = superseded_rule(typed, [unparseable(), *rules], ["review_id"],
         ...                                ["review_ts", "_source_file"], "duplicate_review_id")
-        >>> batch = stage_rows(marked, [*rules, rule], record, day, run_id)
+        >>> batch = stage_rows(marked, [*rules, rule], record, day)
     """
     missing = [c for c in [*keys, *order_by] if c not in df.columns]
     if not keys or not order_by or missing:

@@ -44,7 +44,6 @@ def stage_rows(
     rules: Sequence[Rule],
     record: Column,
     business_date: date,
-    run_id: str,
 ) -> StagedBatch:
     """Apply ``rules`` to ``typed`` and shape both outcomes.
 

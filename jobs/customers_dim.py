@@ -47,7 +47,6 @@ UNTRACKED = ("updated_at",)
 def transform(
     raw: DataFrame,
     snapshot_date: date,
-    run_id: str,
     pii_policies: Mapping[str, Policy],
     masking_key: bytes,
 ) -> tuple[StagedBatch, DataFrame]:
@@ -64,7 +63,7 @@ def transform(
     })
     cleaned = mask_columns(cleaned, pii_policies, masking_key)
     record = F.struct(*[F.col(c) for c in RAW_COLUMNS])
-    batch = stage_rows(cleaned, [is_missing("customer_id")], record, snapshot_date, run_id)
+    batch = stage_rows(cleaned, [is_missing("customer_id")], record, snapshot_date)
     staged = batch.valid.select(
         *RAW_COLUMNS, "source_file",
         F.lit(snapshot_date).alias("business_date"),
@@ -98,7 +97,7 @@ def run(ctx: JobContext) -> RunStats:
     stats, day, wh = RunStats(), ctx.run_date, ctx.warehouse
     raw = read_landing(ctx.spark, ctx.config.landing.root, "customers", day)
     batch, members = transform(
-        raw, day, ctx.run_id, ctx.masking_policies("customers"), ctx.masking_key()
+        raw, day, ctx.masking_policies("customers"), ctx.masking_key()
     )
     ctx.quality_gate(
         stg_customers=batch.valid, rejected_customers=batch.rejected, dim_customer=members

@@ -74,7 +74,7 @@ def transform(
         SOURCE_FILE: F.lit(lineage),
     })
     record = F.struct(*[F.col(c) for c in columns])
-    batch = stage_rows(cleaned, [is_missing(k) for k in key], record, run_date, run_id)
+    batch = stage_rows(cleaned, [is_missing(k) for k in key], record, run_date)
     valid = dedupe_latest(batch.valid, key, [watermark_column]).select(
         *columns,
         F.col(SOURCE_FILE).alias("source_file"),

@@ -91,10 +91,10 @@ def rejection_rules() -> list[Rule]:
     ]
 
 
-def stage(raw: DataFrame, business_date: date, run_id: str) -> StagedBatch:
+def stage(raw: DataFrame, business_date: date) -> StagedBatch:
     """Valid typed events (duplicates kept: apply_changes collapses them) and REJECTED rows."""
     record = F.struct(*[F.col(c) for c in RAW_COLUMNS])
-    batch = stage_rows(standardize(raw), rejection_rules(), record, business_date, run_id)
+    batch = stage_rows(standardize(raw), rejection_rules(), record, business_date)
     valid = batch.valid.select(
         F.col("op_clean").alias("op"), "seq", F.col("op_ts_parsed").alias("op_ts"),
         F.col("product_id_clean").alias("product_id"), F.col("store_id_clean").alias("store_id"),
@@ -186,7 +186,7 @@ def run(ctx: JobContext) -> RunStats:
     raw = read_landing(spark, ctx.config.landing.root, "inventory_cdc", day)
     raw = (raw if raw is not None else empty_landing(spark, "inventory_cdc")).cache()
     stats.rows_in = raw.count()
-    batch = stage(raw, day, ctx.run_id)
+    batch = stage(raw, day)
     stats.wrote(wh.overwrite_partitions(
         batch.rejected, ctx.table("rejected_inventory"), "business_date", [day],
         partition_by=["business_date"],

@@ -52,7 +52,7 @@ def flatten(raw: DataFrame) -> DataFrame:
     })
 
 
-def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedBatch, DataFrame]:
+def transform(raw: DataFrame, business_date: date) -> tuple[StagedBatch, DataFrame]:
     """Stage a products file and derive DIM_PRODUCT rows (the latest record per product)."""
     typed = flatten(raw)
     rules = [
@@ -62,7 +62,7 @@ def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedB
         not_parsed("updated_at", F.col("updated")),
         Rule("price_negative", F.col("price_amount") < 0),
     ]
-    batch = stage_rows(typed, rules, F.col("_record"), business_date, run_id)
+    batch = stage_rows(typed, rules, F.col("_record"), business_date)
     staged = batch.valid.select(
         F.col("product_id_clean").alias("product_id"),
         F.col("product_name").alias("name"),
@@ -92,7 +92,7 @@ def run(ctx: JobContext) -> RunStats:
         ctx.log.info("no products file for %s: DIM_PRODUCT unchanged", day)
         return stats
     report_landing_drift(ctx, "products", PRODUCTS_SCHEMA)
-    batch, members = transform(raw, day, ctx.run_id)
+    batch, members = transform(raw, day)
     ctx.quality_gate(stg_products=batch.valid, rejected_products=batch.rejected, dim_product=members)
     write_staged(
         ctx.warehouse, batch, ctx.table("stg_products"), ctx.table("rejected_products"), day, stats

@@ -136,7 +136,6 @@ def rejection_rules() -> list[Rule]:
 def transform(
     raw: DataFrame,
     business_date: date,
-    run_id: str,
     redact_emails_in_text: bool = True,
     pii_policies: Mapping[str, Policy] | None = None,
     masking_key: bytes = b"",
@@ -148,7 +147,7 @@ def transform(
         typed, [unparseable(), *rules], ["review_id"], ["review_ts", SOURCE_FILE],
         "duplicate_review_id",
     )
-    batch = stage_rows(marked, [*rules, duplicate], F.col("_record"), business_date, run_id)
+    batch = stage_rows(marked, [*rules, duplicate], F.col("_record"), business_date)
     staged = batch.valid.select(*STAGED_COLUMNS, F.lit(business_date).alias("business_date"))
     rejected = batch.rejected
     if pii_policies:
@@ -175,7 +174,7 @@ def run(ctx: JobContext) -> RunStats:
     # Parse every field once: both writes read the cache, so a type conflict in any field
     # is seen by both (the JSON reader only converts the fields a query asks for).
     batch = transform(
-        raw.cache(), day, ctx.run_id, params.redact_emails_in_text,
+        raw.cache(), day, params.redact_emails_in_text,
         policies, ctx.masking_key() if policies else b"",
     )
     write_staged(ctx.warehouse, batch, staged_table, ctx.table("rejected_reviews"), day, stats)

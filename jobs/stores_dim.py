@@ -27,7 +27,7 @@ JOB_NAME = "stores_dim"
 RAW_COLUMNS = tuple(field.name for field in STORES_SCHEMA.fields)
 
 
-def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedBatch, DataFrame]:
+def transform(raw: DataFrame, business_date: date) -> tuple[StagedBatch, DataFrame]:
     """Stage a stores file and derive DIM_STORE rows (one per store_id).
 
     Returns:
@@ -41,7 +41,7 @@ def transform(raw: DataFrame, business_date: date, run_id: str) -> tuple[StagedB
     })
     rules = [is_missing("store_id"), not_parsed("opened_date", F.col("opened"))]
     record = F.struct(*[F.col(c) for c in RAW_COLUMNS])
-    batch = stage_rows(typed, rules, record, business_date, run_id)
+    batch = stage_rows(typed, rules, record, business_date)
     staged = batch.valid.select(
         "store_id", "store_name", "city", F.col("region_clean").alias("region"), "country",
         F.col("opened").alias("opened_date"), "source_file",
@@ -63,7 +63,7 @@ def run(ctx: JobContext) -> RunStats:
     if raw is None:
         ctx.log.info("no stores file for %s: DIM_STORE keeps its current members", day)
         return stats
-    batch, members = transform(raw, day, ctx.run_id)
+    batch, members = transform(raw, day)
     ctx.quality_gate(stg_stores=batch.valid, rejected_stores=batch.rejected, dim_store=members)
     write_staged(ctx.warehouse, batch, ctx.table("stg_stores"), ctx.table("rejected_stores"), day, stats)
     stats.wrote(upsert_scd1(

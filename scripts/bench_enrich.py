@@ -101,7 +101,7 @@ def _spark_transform(ctx, out: Path) -> None:
     raw = read_landing(ctx.spark, ctx.config.landing.root, "sales", day)
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
-                                    dims["dim_customer"], None, day, "bench")
+                                    dims["dim_customer"], None, day)
     staged = result.staged.cache()  # feeds the staged rows and the facts, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
                                 (staged, "staged", "business_date"),

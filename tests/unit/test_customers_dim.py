@@ -26,18 +26,18 @@ def snapshot(spark, customers, day):
 
 
 def load(spark, warehouse, customers, day):
-    _, members = customers_dim.transform(snapshot(spark, customers, day), day, "r1", POLICIES, KEY)
+    _, members = customers_dim.transform(snapshot(spark, customers, day), day, POLICIES, KEY)
     return customers_dim.load_dimension(warehouse, members, DIM, day)
 
 
 def test_pii_is_masked_before_anything_is_staged(spark):
     raw = snapshot(spark, [customer("C1"), customer(" ", email="x@example.com")], DAY1)
-    batch, members = customers_dim.transform(raw, DAY1, "r1", POLICIES, KEY)
+    batch, members = customers_dim.transform(raw, DAY1, POLICIES, KEY)
     text = " ".join(str(r) for df in (batch.valid, batch.rejected, members) for r in df.collect())
     for secret in ("Emma", "Smith", "emma.smith", "555-123", "x@example.com"):
         assert secret not in text
     assert members.first().phone == "***-***-4567"
-    again = customers_dim.transform(raw, DAY1, "r2", POLICIES, KEY)[1].first()
+    again = customers_dim.transform(raw, DAY1, POLICIES, KEY)[1].first()
     assert again.email == members.first().email  # deterministic: SCD2 still sees real changes
 
 

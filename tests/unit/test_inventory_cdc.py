@@ -36,7 +36,7 @@ def test_malformed_events_are_rejected_with_every_reason(spark, tmp_path):
         '{"op": "I", "seq": "not-a-number"',
     ]])
     raw = read_landing(spark, str(tmp_path), "inventory_cdc", DAY1)
-    batch = inventory_cdc.stage(raw, DAY1, "r1")
+    batch = inventory_cdc.stage(raw, DAY1)
     reasons = sorted(tuple(r.reject_reasons) for r in batch.rejected.collect())
     assert reasons == sorted([
         ("op_invalid", "product_id_missing"),

@@ -74,7 +74,7 @@ def landing(spark, tmp_path_factory):
 
 def test_valid_reviews_are_typed_standardized_and_emails_redacted(spark, landing):
     raw, _ = landing
-    staged = reviews_clean.transform(raw, DAY, "r1").valid
+    staged = reviews_clean.transform(raw, DAY).valid
     out = staged.select(
         "review_id",
         "rating",
@@ -129,7 +129,7 @@ def test_valid_reviews_are_typed_standardized_and_emails_redacted(spark, landing
 
 def test_every_line_is_staged_or_rejected_with_all_its_reasons(spark, landing):
     raw, lines = landing
-    batch = reviews_clean.transform(raw, DAY, "r1")
+    batch = reviews_clean.transform(raw, DAY)
     rejected = batch.rejected.select(
         F.get_json_object("record", "$.review_id").alias("id"),
         F.get_json_object("record", "$.title").alias("title"),
@@ -156,7 +156,7 @@ def test_masking_policies_apply_before_anything_is_written_and_raw_text_is_withh
     raw, _ = landing
     key = b"k"
     batch = reviews_clean.transform(
-        raw, DAY, "r1", pii_policies={"customer_id": "hash"}, masking_key=key
+        raw, DAY, pii_policies={"customer_id": "hash"}, masking_key=key
     )
     token = spark.range(1).select(hmac_sha256(F.lit("C1"), key)).first()[0]
     assert {r.customer_id for r in batch.valid.select("customer_id").collect()} == {token}

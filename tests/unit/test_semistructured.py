@@ -287,7 +287,7 @@ def test_products_dim_flattens_with_the_library_and_keeps_dim_product(spark, tmp
     path = tmp_path / "products_20240115.json"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     raw = read_json_lines(spark, [str(path)], PRODUCTS_SCHEMA)
-    batch, members = products_dim.transform(raw, date(2024, 1, 15), "r1")
+    batch, members = products_dim.transform(raw, date(2024, 1, 15))
     assert members.columns == [
         "product_key",
         "product_id",
