@@ -39,7 +39,7 @@ from pyspark.sql.types import (
 )
 
 from etl_lib.changes import SCD2_COLUMNS, ChangeSpec
-from etl_lib.joins import UNKNOWN_KEY
+from etl_lib.joins import UNKNOWN_KEY, lookup_key
 
 __all__ = [
     "SEQUENCE",
@@ -48,6 +48,7 @@ __all__ = [
     "ChangesInputError",
     "as_of_lookup",
     "compute_changes",
+    "member_key_at",
     "resolve_layout",
     "snapshot_changes",
     "snapshot_spec",
@@ -445,6 +446,20 @@ def snapshot_changes(
         )
     op = F.when(F.col("_cdc_in_snapshot").isNull(), F.lit(DELETE)).otherwise(F.lit(UPSERT))
     return changed.select(*keys, *values, stamp.alias(SNAPSHOT_VERSION), op.alias(SNAPSHOT_OP))
+
+
+def member_key_at(
+    facts: DataFrame, dimension: DataFrame, natural_key: str, key_column: str, at: str
+) -> DataFrame:
+    """Add ``key_column`` from ``dimension``: of an SCD2 dimension (``valid_from`` present)
+    the version valid at ``facts[at]`` (:func:`as_of_lookup`), else the member's one row.
+
+    Linking by time, not to the current version, keeps a fact's key the same when its day
+    is reprocessed after the member has changed.
+    """
+    if VALID_FROM in dimension.columns:
+        return as_of_lookup(facts, dimension, natural_key, key_column, at)
+    return lookup_key(facts, dimension, natural_key, key_column)
 
 
 def as_of_lookup(

@@ -35,6 +35,7 @@ from etl_lib.io.files import RAW_RECORD, SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.joins import lookup_key
 from etl_lib.landing import CLICKSTREAM_SCHEMA
+from etl_lib.scd import member_key_at
 from etl_lib.semistructured import FlattenSpec, conflict_rules, flatten
 from etl_lib.sessionize import open_sessions, sessionize, visitor_columns
 from etl_lib.staging import (
@@ -99,14 +100,14 @@ def rejection_rules(business_date: date) -> list[Rule]:
     ]
 
 
-def stage(raw: DataFrame, business_date: date, run_id: str) -> StagedBatch:
+def stage(raw: DataFrame, business_date: date) -> StagedBatch:
     """A day's raw events -> STG_CLICKSTREAM and REJECTED_CLICKSTREAM rows."""
     typed = standardize(raw)
     rules = rejection_rules(business_date)
     marked, duplicate = superseded_rule(
         typed, [unparseable(), *rules], ["event_id"], [SOURCE_FILE], "duplicate_event_id"
     )
-    batch = stage_rows(marked, [*rules, duplicate], F.col("_record"), business_date, run_id)
+    batch = stage_rows(marked, [*rules, duplicate], F.col("_record"), business_date)
     staged = batch.valid.select(*STAGED_COLUMNS, F.lit(business_date).alias("business_date"))
     return StagedBatch(valid=staged, rejected=batch.rejected)
 
@@ -121,9 +122,10 @@ def build_events(
     """FACT_CLICKSTREAM rows: sessionized events with customer and product keys (-1 unknown).
 
     ``carry_over``: the previous day's open sessions (``etl_lib.sessionize.open_sessions``).
+    ``dim_customer``: DIM_CUSTOMER's versions; an event links to the one valid at its time.
     """
     events = sessionize(staged, gap_minutes, carry_over=carry_over)
-    keyed = lookup_key(events, dim_customer, "customer_id", "customer_key")
+    keyed = member_key_at(events, dim_customer, "customer_id", "customer_key", "event_ts")
     keyed = lookup_key(keyed, dim_product, "product_id", "product_key")
     return keyed.withColumns({
         "date_key": F.date_format("event_date", "yyyyMMdd").cast("int"),
@@ -217,7 +219,7 @@ def run(ctx: JobContext) -> RunStats:
         ctx.log.info("no clickstream files for %s: tables unchanged", day)
         return stats
     raw = raw.cache()  # many small files: list and parse them once for every write
-    batch = stage(raw, day, ctx.run_id)
+    batch = stage(raw, day)
     write_staged(
         wh, batch, ctx.table("stg_clickstream"), ctx.table("rejected_clickstream"), day, stats
     )
@@ -228,7 +230,7 @@ def run(ctx: JobContext) -> RunStats:
         carry = open_sessions(yesterday, day, gap)
     events = build_events(
         batch.valid, carry,
-        wh.read(ctx.table("dim_customer")).filter("is_current"), wh.read(ctx.table("dim_product")),
+        wh.read(ctx.table("dim_customer")), wh.read(ctx.table("dim_product")),
         gap,
     )
     stats.wrote(wh.overwrite_partitions(

@@ -26,7 +26,7 @@ from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.joins import UNKNOWN_KEY, lookup_key
 from etl_lib.landing import SALES_SCHEMA, read_landing
-from etl_lib.scd import as_of_lookup
+from etl_lib.scd import member_key_at
 from etl_lib.staging import StagedBatch, stage_rows
 from etl_lib.validation import Rule, is_missing, not_parsed
 
@@ -100,11 +100,11 @@ def rejection_rules() -> list[Rule]:
     return [*raw_missing, *unparsed, *business]
 
 
-def stage(raw: DataFrame, business_date: date, run_id: str) -> StagedBatch:
+def stage(raw: DataFrame, business_date: date) -> StagedBatch:
     """Type, validate and deduplicate a day's raw lines into STG_SALES and REJECTED_SALES rows."""
     typed = standardize(raw)
     record = F.struct(*[F.col(f"raw_{c}").alias(c) for c in RAW_COLUMNS])
-    batch = stage_rows(typed, rejection_rules(), record, business_date, run_id)
+    batch = stage_rows(typed, rejection_rules(), record, business_date)
     valid = batch.valid.select(
         "transaction_id", "line_number", "transaction_ts", "customer_id", "product_id",
         "store_id", "quantity", "unit_price", "discount_amount", "total_amount",
@@ -151,15 +151,6 @@ def with_rolling_spend(
     return lines.join(current, list(LINE_KEY), "left")
 
 
-def link_customers(lines: DataFrame, dim_customer: DataFrame) -> DataFrame:
-    """Add ``customer_key``: with DIM_CUSTOMER's SCD2 versions (``valid_from`` present) the
-    version valid at ``transaction_ts`` (exactly one per line, see ``etl_lib.scd.as_of_lookup``),
-    else the key of the customer's one row."""
-    if "valid_from" in dim_customer.columns:
-        return as_of_lookup(lines, dim_customer, "customer_id", "customer_key", "transaction_ts")
-    return lookup_key(lines, dim_customer, "customer_id", "customer_key")
-
-
 def build_facts(
     staged: DataFrame,
     dim_store: DataFrame,
@@ -180,7 +171,7 @@ def build_facts(
     })
     linked = lookup_key(measured, dim_store, "store_id", "store_key")
     linked = lookup_key(linked, dim_product, "product_id", "product_key")
-    linked = link_customers(linked, dim_customer)
+    linked = member_key_at(linked, dim_customer, "customer_id", "customer_key", "transaction_ts")
     enriched = with_rolling_spend(linked, history, windows_days)
     return enriched.select(
         *LINE_KEY, "sale_date", "date_key", "transaction_ts", "store_key", "product_key",
@@ -198,7 +189,6 @@ def transform(
     dim_customer: DataFrame,
     history: DataFrame | None,
     business_date: date,
-    run_id: str,
     windows_days: Sequence[int] = (7, 30),
 ) -> SalesOutputs:
     """The whole job's logic, without I/O: raw day of sales in, staged/rejected/fact rows out.
@@ -210,7 +200,7 @@ def transform(
             linked), or one row per customer.
         history: fact lines of the days before (for rolling spend), or None on the first day.
     """
-    batch = stage(raw_sales, business_date, run_id)
+    batch = stage(raw_sales, business_date)
     facts = build_facts(batch.valid, dim_store, dim_product, dim_customer, history, windows_days)
     return SalesOutputs(staged=batch.valid, rejected=batch.rejected, facts=facts)
 
@@ -228,7 +218,8 @@ def repair_unknown_members(
     candidates = facts.filter(unknown).withColumnsRenamed({k: f"_was_{k}" for k in MEMBER_KEYS})
     relinked = lookup_key(candidates, dim_store, "store_id", "store_key")
     relinked = lookup_key(relinked, dim_product, "product_id", "product_key")
-    relinked = link_customers(relinked, dim_customer)
+    relinked = member_key_at(relinked, dim_customer, "customer_id", "customer_key",
+                             "transaction_ts")
     was_unknown = {k: F.col(f"_was_{k}") == UNKNOWN_KEY for k in MEMBER_KEYS}
     repaired = reduce(
         lambda a, b: a | b, [was_unknown[k] & (F.col(k) != UNKNOWN_KEY) for k in MEMBER_KEYS]
@@ -275,7 +266,7 @@ def run(ctx: JobContext) -> RunStats:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     out = transform(
         raw, dims["dim_store"], dims["dim_product"],
-        dims["dim_customer"], history, day, ctx.run_id, windows,
+        dims["dim_customer"], history, day, windows,
     )
     # Parse the CSV once and deduplicate once: both frames feed several writes.
     raw_lines, staged_lines = raw.cache(), out.staged.cache()

@@ -295,7 +295,7 @@ def test_staging_rejects_with_every_reason_and_keeps_one_copy_of_a_redelivered_e
             click(None, customer=None, raw='{"event_id": "bad", "device": "mobile"}'),
         ],
     )
-    batch = clickstream.stage(raw, DAY, "r1")
+    batch = clickstream.stage(raw, DAY)
     staged = batch.valid.select("event_id", "visitor_type", "device__type", "source_file")
     assert_df_equality(
         staged,

@@ -42,7 +42,7 @@ def dims(spark):
 
 def run_transform(spark, dims, rows, history=None, **kw):
     store, product, customer = dims
-    return sales_enrich.transform(raw_lines(spark, rows, **kw), store, product, customer, history, DAY, "r1")
+    return sales_enrich.transform(raw_lines(spark, rows, **kw), store, product, customer, history, DAY)
 
 
 def reasons(out):
@@ -83,7 +83,7 @@ def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims)
                                line(tid="B", qty="2", total="20.00")],
                        source="file:/l/sales_20240115_2.csv")
     store, product, customer = dims
-    out = sales_enrich.transform(first.unionByName(second), store, product, customer, None, DAY, "r1")
+    out = sales_enrich.transform(first.unionByName(second), store, product, customer, None, DAY)
     got = {r.transaction_id: r.quantity for r in out.staged.collect()}
     assert got == {"A": 3, "B": 2}
 
@@ -148,7 +148,7 @@ def test_customer_key_is_the_dim_customer_version_valid_at_the_sale(spark, dims)
     )
     rows = [line(tid="A", ts="2024-01-14T23:59:59"), line(tid="B", ts="2024-01-15T00:00:00"),
             line(tid="C", cust="C404"), line(tid="D", cust="")]
-    out = sales_enrich.transform(raw_lines(spark, rows), store, product, versions, None, DAY, "r1")
+    out = sales_enrich.transform(raw_lines(spark, rows), store, product, versions, None, DAY)
     got = sorted((r.transaction_id, r.customer_key) for r in out.facts.collect())
     assert got == [("A", 101), ("B", 102), ("C", UNKNOWN_KEY), ("D", UNKNOWN_KEY)]
 
