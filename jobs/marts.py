@@ -11,8 +11,9 @@
 
 Each mart is reconciled with FACT_SALES before anything is written (revenue, units, lines,
 customers; exact decimal sums): a mismatch fails the run and leaves yesterday's marts.
-Facts are those with ``sale_date`` up to the run date, so a rerun of a day rebuilds the
-same marts. The marts are bounded (customers, products, stores x months); the RFM
+The marts cover every fact loaded: they are as of the run date, or of the latest sale
+date in FACT_SALES when that is later (a past day being rerun), so rerunning any day
+rebuilds the same marts. The marts are bounded (customers, products, stores x months); the RFM
 quintiles use one window over all customers, which is fine at that size.
 
 Run alone: ``spark-submit jobs/marts.py --env local --run-date 2024-01-17``.
@@ -263,10 +264,19 @@ def reconcile(facts: DataFrame, marts: Marts, as_of: date) -> list[Reconciliatio
     return out
 
 
+def as_of_date(facts: DataFrame, run_date: date) -> date:
+    """The later of ``run_date`` and the latest ``sale_date`` in ``facts``."""
+    latest = facts.agg(F.max("sale_date")).first()[0]
+    return max(run_date, latest) if latest is not None else run_date
+
+
 def run(ctx: JobContext) -> RunStats:
-    """Build the marts for the run date, reconcile them with FACT_SALES, then replace them."""
-    wh, stats, day = ctx.warehouse, RunStats(), ctx.run_date
+    """Build the marts as of :func:`as_of_date`, reconcile them with FACT_SALES, replace them."""
+    wh, stats = ctx.warehouse, RunStats()
     facts = wh.read(ctx.table("fact_sales"))
+    day = as_of_date(facts, ctx.run_date)
+    if day != ctx.run_date:
+        ctx.log.info("FACT_SALES holds sales up to %s: the marts are built as of that day", day)
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_customer", "dim_product", "dim_store")}
     marts = transform(facts, dims["dim_customer"], dims["dim_product"], dims["dim_store"], day)
     cached = Marts(**{name: mart.cache() for name, mart in marts.items()})

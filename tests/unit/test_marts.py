@@ -90,3 +90,10 @@ def test_every_mart_reconciles_with_the_facts_and_a_wrong_one_is_caught(spark):
     wrong = [r for r in marts.reconcile(facts, broken, AS_OF) if not r.matches]
     assert [(r.mart, r.measure) for r in wrong] == [
         ("product_performance", "revenue"), ("product_performance", "units"), ("product_performance", "lines")]
+
+
+def test_a_rerun_of_a_past_day_builds_the_marts_as_of_the_latest_sale(spark):
+    facts, _ = build(spark)
+    assert marts.as_of_date(facts, AS_OF) == date(2024, 3, 1)  # T5 was loaded by a later day
+    assert marts.as_of_date(facts, date(2024, 3, 5)) == date(2024, 3, 5)
+    assert marts.as_of_date(facts.limit(0), AS_OF) == AS_OF
