@@ -17,12 +17,13 @@ control as you would the data.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from typing import Literal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from etl_lib.io.secrets import SecretNotFoundError, aws_secret, env_secret
 
 __all__ = [
     "MaskingKeyMissing",
@@ -49,20 +50,17 @@ def load_masking_key(env_var: str, secret_id: str | None = None, region: str | N
         MaskingKeyMissing: neither source holds a non-empty key.
     """
     if secret_id:
-        import boto3
-
-        client = boto3.client("secretsmanager", region_name=region)
-        value = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
-        if value:
-            return value.encode("utf-8")
-        raise MaskingKeyMissing(f"secret {secret_id!r} has no SecretString")
-    value = os.environ.get(env_var, "")
-    if not value:
+        try:
+            return aws_secret(secret_id, region).get_secret_value().encode("utf-8")
+        except SecretNotFoundError as exc:
+            raise MaskingKeyMissing(f"PII masking key missing: {exc}") from None
+    value = env_secret(env_var)
+    if value is None:
         raise MaskingKeyMissing(
             f"PII masking key missing: set the environment variable {env_var} "
             "(or masking.key_secret_id for AWS Secrets Manager)"
         )
-    return value.encode("utf-8")
+    return value.get_secret_value().encode("utf-8")
 
 
 def _pads(key: bytes) -> tuple[bytes, bytes]:

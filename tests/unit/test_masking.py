@@ -63,3 +63,13 @@ def test_key_from_aws_secrets_manager(monkeypatch):
     with mock_aws():
         boto3.client("secretsmanager").create_secret(Name="etl/pii", SecretString="from-secrets")
         assert load_masking_key("UNUSED", secret_id="etl/pii") == b"from-secrets"
+
+
+def test_a_missing_secret_is_a_clear_error_naming_it(monkeypatch):
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(), pytest.raises(MaskingKeyMissing, match="etl/no-such-key"):
+        load_masking_key("UNUSED", secret_id="etl/no-such-key")
