@@ -25,7 +25,7 @@ def test_config(tmp_path_factory):
     return load_config(
         "local",
         [f"warehouse.root={base / 'warehouse'}", f"landing.root={base / 'landing'}",
-         "spark.shuffle_partitions=2",
+         "spark.shuffle_partitions=2", "spark.driver_memory=4g",
          # One session serves every test, so it carries every connector a test uses.
          "spark.capabilities=[delta, s3a, postgres, snowflake]"],
     )
@@ -41,9 +41,34 @@ def spark(test_config):
     session.stop()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_cached_state():
+    """After each module, drop what Spark and Delta cache (hundreds of small tables pass
+    through one session; their cached state would otherwise crowd the driver)."""
+    yield
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is not None:
+        spark.catalog.clearCache()
+        spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+
+
 @pytest.fixture
 def warehouse(spark, tmp_path):
     """A Delta warehouse in a fresh directory for one test."""
     from etl_lib.io.delta import DeltaWarehouse
 
     return DeltaWarehouse(spark, str(tmp_path / "warehouse"))
+
+
+@pytest.fixture(scope="session")
+def three_days(spark, tmp_path_factory):
+    """The shared integration run (tests/integration/pipeline_runs.py): every dataset
+    generated for 3 days and the whole pipeline run for each, quality gates on.
+
+    Read it; a test that writes works on ``three_days.copy(tmp_path)``.
+    """
+    from tests.integration.pipeline_runs import run_three_days
+
+    return run_three_days(spark, tmp_path_factory.mktemp("three-days"))

@@ -1,4 +1,4 @@
-"""Three generated days through the pipeline: history, CDC replay, as-of keys, marts.
+"""History on the shared three-day run: SCD2 customers, CDC replay, as-of keys, marts.
 
 The generator's manifest says which customers changed, appeared or were deleted each day;
 the inventory events (out of order, duplicated) are replayed here in plain Python. The
@@ -7,37 +7,24 @@ tables must agree with both.
 
 import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
 
-from etl_lib.config import load_config
-from etl_lib.job import JobArgs, create_context
 from jobs import marts
 from jobs.inventory_cdc import Params, audit_root
-from jobs.pipeline import run_steps
-from scripts.generate_data import generate
+from tests.integration.pipeline_runs import DAYS as DAYS_RUN
+from tests.integration.pipeline_runs import START
 
 pytestmark = pytest.mark.integration
 
-START, DAYS, SEED = date(2024, 1, 15), 3, 20240115
-STEPS = ["stores_dim", "products_dim", "customers_dim", "inventory_cdc", "sales_enrich", "marts"]
-DAYS_RUN = [START + timedelta(days=d) for d in range(DAYS)]
-
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
-    base = tmp_path_factory.mktemp("history")
-    manifest = generate(base / "landing", START, DAYS, scale=0.1, seed=SEED)
-    config = load_config("local", [f"landing.root={base / 'landing'}",
-                                   f"warehouse.root={base / 'warehouse'}",
-                                   # This test is about history; the gates have their own tests.
-                                   "quality.enabled=false"])
-    for day in DAYS_RUN:
-        ctx = create_context("pipeline", JobArgs("local", day, (), f"history-{day}"), config, spark)
-        run_steps(ctx, STEPS)
-    return SimpleNamespace(ctx=ctx, wh=ctx.warehouse, manifest=manifest, landing=base / "landing")
+def pipeline(three_days):
+    ctx = three_days.context(DAYS_RUN[-1])
+    return SimpleNamespace(ctx=ctx, wh=ctx.warehouse, manifest=three_days.manifest,
+                           landing=three_days.landing)
 
 
 def read(pipeline, logical):

@@ -1,8 +1,5 @@
-"""reviews_clean, reviews_flatten and clickstream end to end on a generated landing zone.
-
-Two generated days go through the dimensions the facts link to (products_dim,
-customers_dim) and the three jobs, each started as ``run(ctx)`` with a context from
-``create_context``. Checks: every landing review is staged or rejected with the planted
+"""reviews_clean, reviews_flatten and clickstream end to end, on the shared three-day run
+(tests/integration/pipeline_runs.py). Checks: every landing review is staged or rejected with the planted
 reason, the processed zone opens in pyarrow with the documented columns, unknown product
 fields are reported, events and sessions reconcile, and a rerun leaves the same content.
 """
@@ -11,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,16 +16,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType
 
-from etl_lib.config import load_config
-from etl_lib.job import JobArgs, create_context
-from jobs import clickstream, customers_dim, products_dim, reviews_clean, reviews_flatten
-from scripts.generate_data import generate
+from jobs import clickstream, reviews_clean, reviews_flatten
+from tests.integration.pipeline_runs import DAYS
 
 pytestmark = pytest.mark.integration
 
-START = date(2024, 1, 15)
-DAYS = [START, START + timedelta(days=1)]
-JOBS = [products_dim, customers_dim, reviews_clean, reviews_flatten, clickstream]
 RERUN = [reviews_clean, reviews_flatten, clickstream]
 #: The generator's planted review faults -> the reason reviews_clean gives each.
 PLANTED = {
@@ -48,12 +39,6 @@ COMPARED = [
 ]
 
 
-def run(config, spark, module, day, run_id):
-    args = JobArgs(env="local", run_date=day, overrides=(), run_id=run_id)
-    ctx = create_context(module.JOB_NAME, args, config=config, spark=spark)
-    return module.run(ctx), ctx
-
-
 def content(df: DataFrame) -> list[str]:
     """Rows as sorted text, maps as sorted entries (for before/after comparison)."""
     for field in df.schema.fields:
@@ -62,37 +47,21 @@ def content(df: DataFrame) -> list[str]:
     return sorted(str(tuple(row)) for row in df.collect())
 
 
-def zone(root: Path, dataset: str):
-    return pq.read_table(root / "wh" / "processed" / dataset, partitioning="hive")
+def zone(warehouse_root: Path, dataset: str):
+    return pq.read_table(warehouse_root / "processed" / dataset, partitioning="hive")
 
 
 @pytest.fixture(scope="module")
-def landed(spark, tmp_path_factory):
-    base = tmp_path_factory.mktemp("semistructured")
-    manifest = generate(base / "landing", START, len(DAYS), scale=0.05, seed=23)
-    # Quality gates are the subject of their own tests; here they would only add time.
-    config = load_config(
-        "local",
-        [
-            f"landing.root={base / 'landing'}",
-            f"warehouse.root={base / 'wh'}",
-            "spark.shuffle_partitions=2",
-            "quality.enabled=false",
-        ],
-    )
-    ctx = None
-    for day in DAYS:
-        # DIM_CUSTOMER of the first day is enough to link the second day's events.
-        for module in JOBS if day == DAYS[0] else [m for m in JOBS if m is not customers_dim]:
-            _, ctx = run(config, spark, module, day, f"first-{day}")
-    tables = {name: ctx.warehouse.read(ctx.table(name)) for name in [*COMPARED, "schema_drift"]}
-    return base, manifest, config, ctx, tables
+def landed(three_days):
+    """(landing root, manifest, warehouse root, the tables these jobs wrote)."""
+    tables = {name: three_days.table(name) for name in [*COMPARED, "schema_drift"]}
+    return three_days.landing, three_days.manifest, three_days.root, tables
 
 
 def test_every_landing_review_is_staged_or_rejected_with_the_planted_reason(landed):
-    base, manifest, _, _, tables = landed
+    landing, manifest, _, tables = landed
     for day in DAYS:
-        files = sorted((base / "landing" / f"reviews/{day:%Y/%m/%d}").glob("*.json"))
+        files = sorted((landing / f"reviews/{day:%Y/%m/%d}").glob("*.json"))
         lines = sum(1 for f in files for line in f.read_text().splitlines() if line.strip())
         staged = tables["stg_reviews"].filter(F.col("business_date") == day).count()
         rejected = tables["rejected_reviews"].filter(F.col("business_date") == day)
@@ -106,31 +75,31 @@ def test_every_landing_review_is_staged_or_rejected_with_the_planted_reason(land
 
 
 def test_processed_zone_opens_in_pyarrow_with_the_documented_columns(landed):
-    base, _, _, _, tables = landed
-    reviews, images = zone(base, "reviews"), zone(base, "review_images")
+    _, _, root, tables = landed
+    reviews, images = zone(root, "reviews"), zone(root, "review_images")
     assert tuple(reviews.column_names) == reviews_flatten.REVIEW_COLUMNS
     assert tuple(images.column_names) == reviews_flatten.IMAGE_COLUMNS
     staged = tables["stg_reviews"]
     assert reviews.num_rows == staged.select("review_id").distinct().count()
     assert images.num_rows == sum(reviews.column("image_count").to_pylist())
-    partitions = sorted(p.name for p in (base / "wh" / "processed" / "reviews").iterdir())
+    partitions = sorted(p.name for p in (root / "processed" / "reviews").iterdir())
     assert partitions == [f"review_date={d.isoformat()}" for d in DAYS]
     assert str(reviews.schema.field("review_ts").type) == "timestamp[us, tz=UTC]"
     scratch = [
-        p for p in (base / "wh" / "processed").rglob("*") if p.parent.name in ("_staging", "_trash")
+        p for p in (root / "processed").rglob("*") if p.parent.name in ("_staging", "_trash")
     ]
     assert all(not any(p.iterdir()) for p in scratch)  # swapped partitions leave no scratch behind
 
 
 def test_unknown_product_fields_are_reported_per_day(landed):
-    base, _, _, _, tables = landed
+    landing, _, _, tables = landed
     drift = {
         (r.business_date, r.field_path): r.record_count
         for r in tables["schema_drift"].filter(F.col("dataset") == "products").collect()
     }
     expected = {}
     for day in DAYS:
-        path = base / "landing" / f"products/products_{day:%Y%m%d}.json"
+        path = landing / f"products/products_{day:%Y%m%d}.json"
         records = (
             [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
         )
@@ -144,7 +113,7 @@ def test_unknown_product_fields_are_reported_per_day(landed):
 
 
 def test_events_sessions_and_funnel_reconcile(landed):
-    _, manifest, _, _, tables = landed
+    _, manifest, _, tables = landed
     facts, sessions, funnel = (
         tables["fact_clickstream"],
         tables["fact_sessions"],
@@ -169,17 +138,18 @@ def test_events_sessions_and_funnel_reconcile(landed):
     )
 
 
-def test_a_rerun_of_the_first_day_leaves_the_same_content(landed, spark):
-    base, _, config, ctx, tables = landed
+def test_a_rerun_of_the_first_day_leaves_the_same_content(three_days, tmp_path):
+    run = three_days.copy(tmp_path)
+    tables = {name: run.table(name) for name in COMPARED}
     before = {name: content(df) for name, df in tables.items()}
     zone_before = {
-        d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")
+        d: sorted(map(str, zone(run.root, d).to_pylist())) for d in ("reviews", "review_images")
     }
     for module in RERUN:
-        run(config, spark, module, DAYS[0], "rerun")
-    after = {name: content(ctx.warehouse.read(ctx.table(name))) for name in tables}
+        module.run(run.context(DAYS[0], run_id="rerun", job=module.JOB_NAME))
+    after = {name: content(run.table(name)) for name in tables}
     zone_after = {
-        d: sorted(map(str, zone(base, d).to_pylist())) for d in ("reviews", "review_images")
+        d: sorted(map(str, zone(run.root, d).to_pylist())) for d in ("reviews", "review_images")
     }
     assert after == before
     assert zone_after == zone_before
