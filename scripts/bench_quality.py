@@ -13,6 +13,7 @@ one aggregation. Prints wall time and Spark jobs per variant (docs/quality.md qu
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -63,6 +64,7 @@ def one_pass_counts(df, rules):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000, help="sales lines in the day")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median shown)")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temp dir)")
     args = parser.parse_args()
     args.out = args.out or Path(tempfile.mkdtemp(prefix="bench-quality-"))
@@ -76,22 +78,26 @@ def main() -> int:
     sc = spark.sparkContext
     rules = [r for r in config.quality.tables["stg_sales"].rules if r.check in ROW_CHECKS]
 
-    def measured(label, action):
-        sc.setJobGroup(label, label)
-        began = time.perf_counter()
-        action()
-        seconds = time.perf_counter() - began
-        jobs = len(sc.statusTracker().getJobIdsForGroup(label))
-        print(f"{label:<44}{seconds:>8.2f} s{jobs:>6} Spark jobs", flush=True)
+    def measured(label, action, repeat=args.repeat):
+        seconds = []
+        for attempt in range(repeat):
+            group = f"{label} #{attempt}"
+            sc.setJobGroup(group, group)
+            began = time.perf_counter()
+            action()
+            seconds.append(time.perf_counter() - began)
+        jobs = len(sc.statusTracker().getJobIdsForGroup(group))
+        print(f"{label:<44}{statistics.median(seconds):>8.2f} s (median of {repeat})"
+              f"{jobs:>6} Spark jobs", flush=True)
 
     def fresh():
         """A new staged frame: nothing of it has been computed or cached yet."""
         raw = read_landing(spark, str(landing), "sales", DAY)
-        return sales_enrich.stage(raw, DAY, "bench").valid
+        return sales_enrich.stage(raw, DAY).valid
 
     table = "STAGING.STG_SALES"
     print(f"{len(rules)} row-level rules on STG_SALES, {args.lines:,} landing lines")
-    measured("warm-up (GX import, context, suite)", lambda: run_row_checks(table, rules, fresh()))
+    measured("warm-up (GX import, context, suite)", lambda: run_row_checks(table, rules, fresh()), 1)
     measured("GX on the uncached frame", lambda: run_row_checks(table, rules, fresh()))
 
     def cached_then(check):
