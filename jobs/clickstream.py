@@ -220,6 +220,7 @@ def run(ctx: JobContext) -> RunStats:
         return stats
     raw = raw.cache()  # many small files: list and parse them once for every write
     batch = stage(raw, day)
+    ctx.quality_gate(stg_clickstream=batch.valid, rejected_clickstream=batch.rejected)
     write_staged(
         wh, batch, ctx.table("stg_clickstream"), ctx.table("rejected_clickstream"), day, stats
     )
@@ -233,6 +234,7 @@ def run(ctx: JobContext) -> RunStats:
         wh.read(ctx.table("dim_customer")), wh.read(ctx.table("dim_product")),
         gap,
     )
+    ctx.quality_gate(fact_clickstream=events)
     stats.wrote(wh.overwrite_partitions(
         events, fact_table, "event_date", [day], partition_by=["event_date"]))
     raw.unpersist()
@@ -241,13 +243,15 @@ def run(ctx: JobContext) -> RunStats:
     started = facts.filter(F.col("event_date") == day).select(F.to_date("session_start")).distinct()
     dates = sorted({day, *(row[0] for row in started.collect())})  # today, maybe yesterday
     span = facts.filter(F.col("event_date").between(dates[0], dates[-1] + timedelta(days=1)))
-    sessions = build_sessions(span).filter(F.col("session_date").isin(dates))
+    sessions = build_sessions(span).filter(F.col("session_date").isin(dates)).cache()
+    funnel = conversion_funnel(sessions)
+    ctx.quality_gate(fact_sessions=sessions, conversion_funnel=funnel)
     sessions_table = ctx.table("fact_sessions")
     stats.wrote(wh.overwrite_partitions(
         sessions, sessions_table, "session_date", dates, partition_by=["session_date"]), "other")
-    funnel = conversion_funnel(wh.read(sessions_table).filter(F.col("session_date").isin(dates)))
     stats.wrote(wh.overwrite_partitions(
         funnel, ctx.table("conversion_funnel"), "session_date", dates), "other")
+    sessions.unpersist()
     return stats
 
 

@@ -207,6 +207,8 @@ def run(ctx: JobContext) -> RunStats:
     snapshot = daily_positions(
         positions, day, wh.read(ctx.table("dim_product")), wh.read(ctx.table("dim_store"))
     )
+    # INVENTORY_CURRENT is checked as apply_changes left it, before the day's snapshot.
+    ctx.quality_gate(inventory_current=wh.read(current_table), fact_inventory=snapshot)
     stats.wrote(wh.overwrite_partitions(
         snapshot, ctx.table("fact_inventory"), "snapshot_date", [day],
         partition_by=["snapshot_date"],

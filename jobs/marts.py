@@ -286,6 +286,7 @@ def run(ctx: JobContext) -> RunStats:
         raise MartReconciliationError("marts do not reconcile with FACT_SALES: " + "; ".join(
             f"{r.mart}.{r.measure} = {r.mart_total}, facts say {r.fact_total}" for r in wrong))
     ctx.log.info("marts reconcile with FACT_SALES (%d checks)", len(results))
+    ctx.quality_gate(**dict(cached.items()))
     for name, mart in cached.items():
         stats.wrote(wh.overwrite(mart, ctx.table(name)))
         mart.unpersist()

@@ -177,6 +177,7 @@ def run(ctx: JobContext) -> RunStats:
         raw.cache(), day, params.redact_emails_in_text,
         policies, ctx.masking_key() if policies else b"",
     )
+    ctx.quality_gate(stg_reviews=batch.valid, rejected_reviews=batch.rejected)
     write_staged(ctx.warehouse, batch, staged_table, ctx.table("rejected_reviews"), day, stats)
     stats.rows_out += stats.tables.get(staged_table, 0)
     raw.unpersist()

@@ -1,16 +1,20 @@
-"""The walking skeleton's promises on the shared three-day run (tests/integration/conftest.py).
+"""The pipeline's promises on the shared three-day run (tests/integration/pipeline_runs.py).
 
 Every sales line is accounted for, the summary reconciles with the facts, a rerun changes
-nothing, and the tables open in an independent Delta reader (delta-rs).
+nothing, no raw PII is written anywhere, and the tables open in an independent Delta
+reader (delta-rs).
 """
 
 from __future__ import annotations
 
+from functools import reduce
+
 import pytest
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 from jobs import pipeline
-from tests.integration.pipeline_runs import DAYS, PARQUET_ZONES, run_id_of
+from tests.integration.pipeline_runs import DAYS, PARQUET_ZONES, parquet_zones, run_id_of
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +100,19 @@ def test_tables_open_in_an_independent_delta_reader(three_days):
         path = warehouse.location(three_days.config.table(logical))
         spark_rows = three_days.table(logical).count()
         assert deltalake.DeltaTable(path).to_pyarrow_table().num_rows == spark_rows, logical
+
+
+def test_no_raw_pii_value_from_the_landing_data_is_written_anywhere(three_days):
+    samples = three_days.manifest["pii_samples"]
+    needles = samples["emails"] + samples["phones"]
+    names = samples["first_names"] + samples["last_names"]
+    frames = {t: three_days.warehouse.read(t) for t in three_days.tables}
+    frames |= parquet_zones(three_days.spark, str(three_days.root))
+    assert len(frames) > 30 and needles and names
+    for table, df in frames.items():
+        text = F.to_json(F.struct(*[F.col(c) for c in df.columns]))
+        anywhere = reduce(lambda a, b: a | b, [F.instr(text, n) > 0 for n in needles])
+        as_values = [F.col(f.name).isin(names) for f in df.schema.fields
+                     if isinstance(f.dataType, StringType)]
+        leaked = df.where(reduce(lambda a, b: a | b, as_values, anywhere))
+        assert leaked.count() == 0, (table, leaked.limit(3).collect())

@@ -24,6 +24,13 @@ GATED = {
     ("CURATED.DIM_PRODUCT", "curated"), ("CURATED.DIM_STORE", "curated"),
     ("CURATED.DIM_CUSTOMER", "curated"), ("CURATED.FACT_SALES", "curated"),
     ("ANALYTICS.DAILY_SALES_SUMMARY", "analytics"),
+    ("STAGING.STG_REVIEWS", "staging"), ("STAGING.REJECTED_REVIEWS", "staging"),
+    ("STAGING.STG_CLICKSTREAM", "staging"), ("STAGING.REJECTED_CLICKSTREAM", "staging"),
+    ("CURATED.FACT_CLICKSTREAM", "curated"), ("CURATED.FACT_SESSIONS", "curated"),
+    ("CURATED.INVENTORY_CURRENT", "curated"), ("CURATED.FACT_INVENTORY", "curated"),
+    ("ANALYTICS.CONVERSION_FUNNEL", "analytics"), ("ANALYTICS.CUSTOMER_360", "analytics"),
+    ("ANALYTICS.PRODUCT_PERFORMANCE", "analytics"), ("ANALYTICS.MONTHLY_REVENUE", "analytics"),
+    ("ANALYTICS.CUSTOMER_COHORTS", "analytics"),
 }
 
 
