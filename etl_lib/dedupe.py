@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 __all__ = ["dedupe_latest"]
@@ -14,8 +14,11 @@ def dedupe_latest(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) -
     """One row per ``keys``: the one with the greatest ``order_by`` tuple.
 
     ``order_by`` is compared left to right (e.g. ``["event_ts", "source_file"]``: latest
-    timestamp, ties broken by the later file). Implemented as one aggregate of
-    ``max_by(row, order)`` per key: a hash shuffle on the keys, no global sort.
+    timestamp, ties broken by the later file; nulls lose). One hash shuffle on the keys
+    and a sort inside each partition (``row_number`` over the keys), no global sort.
+    A ``max_by(struct, struct)`` aggregate gives the same rows but costs 1.6x as much on
+    2.5M sales lines: its struct buffers force a sort-based aggregate, and the partial
+    aggregate before the shuffle sorts every row only to find the keys are mostly unique.
 
     Example:
         >>> latest = dedupe_latest(lines, ["transaction_id", "line_number"],
@@ -26,10 +29,10 @@ def dedupe_latest(df: DataFrame, keys: Sequence[str], order_by: Sequence[str]) -
     missing = [c for c in [*keys, *order_by] if c not in df.columns]
     if missing:
         raise ValueError(f"dedupe_latest: columns not in frame: {', '.join(missing)}")
-    values = [c for c in df.columns if c not in keys]
-    latest = (
-        df.groupBy(*keys)
-        .agg(F.max_by(F.struct(*values), F.struct(*order_by)).alias("_latest"))
-        .select(*keys, "_latest.*")
+    newest = [F.col(c).desc_nulls_last() for c in order_by]
+    latest_first = Window.partitionBy(*keys).orderBy(*newest)
+    return (
+        df.withColumn("_dedupe_rank", F.row_number().over(latest_first))
+        .filter(F.col("_dedupe_rank") == 1)
+        .drop("_dedupe_rank")
     )
-    return latest.select(*df.columns)

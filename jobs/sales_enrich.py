@@ -123,32 +123,48 @@ def with_rolling_spend(
 ) -> DataFrame:
     """Add ``customer_spend_<N>d``: the customer's net spend in the N days up to each line.
 
-    ``history`` holds earlier fact lines (customer_id, transaction_ts, net_amount) so the
-    window sees spend before today. Anonymous lines (no customer_id) get nulls.
+    The window of a line at second ``t`` holds the customer's lines in ``(t - N days, t]``
+    (whole seconds). ``history`` holds earlier fact lines (customer_id, transaction_ts,
+    net_amount) so the window sees spend before today. Anonymous lines (no customer_id)
+    get nulls.
+
+    One window pass over the lines (no join back), as a difference of running totals,
+    ``total(t) - total(t - N days)``: both frames start at the customer's first line, so
+    Spark adds each line once. A sliding ``RANGE BETWEEN N days PRECEDING AND CURRENT
+    ROW`` frame gives the same numbers but is re-aggregated whenever it moves: quadratic
+    in a customer's lines per window (50 s of 2 cores at 1,200 lines per customer per
+    day, and far worse with 30 days of history).
     """
-    key_cols = ["customer_id", "transaction_ts", "net_amount"]
-    today = lines.select(*LINE_KEY, *key_cols, F.lit(True).alias("_current"))
+    rows = lines.withColumn("_current", F.lit(True))
     if history is not None:
         earlier = history.select(
-            F.lit(None).cast("string").alias("transaction_id"),
-            F.lit(None).cast("int").alias("line_number"),
-            *key_cols,
-            F.lit(False).alias("_current"),
+            "customer_id", "transaction_ts", "net_amount", F.lit(False).alias("_current")
         ).filter(F.col("customer_id").isNotNull())
-        today = today.unionByName(earlier)
-    seconds = F.col("transaction_ts").cast("long")
-    spend = today.withColumns({
+        rows = rows.unionByName(earlier, allowMissingColumns=True)
+    # Each anonymous line is a window partition of its own: no spend, and no hot null key.
+    # Both windows partition and order by plain columns, so they share one shuffle and sort.
+    rows = rows.withColumns({
+        "_anonymous": F.when(F.col("customer_id").isNull(), F.struct(*LINE_KEY)),
+        "_second": F.col("transaction_ts").cast("long"),
+        "_cents": (F.col("net_amount") * 100).cast("long"),  # exact; long sums are cheap
+    })
+    by_time = Window.partitionBy("customer_id", "_anonymous").orderBy("_second")
+    running = rows.withColumn(
+        "_total", F.sum("_cents").over(by_time.rangeBetween(Window.unboundedPreceding, 0))
+    )
+    spend = running.withColumns({
         f"customer_spend_{days}d": F.when(
             F.col("customer_id").isNotNull(),
-            F.sum("net_amount").over(
-                Window.partitionBy("customer_id").orderBy(seconds)
-                .rangeBetween(-days * 86400 + 1, 0)
-            ),
+            (F.col("_total") - F.coalesce(
+                F.last("_total").over(
+                    by_time.rangeBetween(Window.unboundedPreceding, -days * 86400)
+                ),
+                F.lit(0),
+            )).cast("decimal(16,0)") / 100,
         ).cast("decimal(14,2)")
         for days in windows_days
     })
-    current = spend.filter("_current").drop("_current", *key_cols)
-    return lines.join(current, list(LINE_KEY), "left")
+    return spend.filter("_current").drop("_current", "_anonymous", "_second", "_cents", "_total")
 
 
 def build_facts(
@@ -268,9 +284,11 @@ def run(ctx: JobContext) -> RunStats:
         raw, dims["dim_store"], dims["dim_product"],
         dims["dim_customer"], history, day, windows,
     )
-    # Parse the CSV once and deduplicate once: both frames feed several writes.
-    raw_lines, staged_lines = raw.cache(), out.staged.cache()
-    stats.rows_in = raw_lines.count()
+    # Deduplicate once and enrich once: each frame feeds a quality gate and writes. The
+    # typed lines are not cached: building that wide cache costs more than parsing the
+    # CSV again for the REJECTED rows (measured at 2.5M lines).
+    cached = [out.staged.cache(), out.facts.cache()]
+    stats.rows_in = raw.count()
     ctx.log.info("read %d landing sales lines for %s", stats.rows_in, day)
     ctx.quality_gate(stg_sales=out.staged, rejected_sales=out.rejected)
 
@@ -283,7 +301,7 @@ def run(ctx: JobContext) -> RunStats:
         partition_by=["business_date"],
     ), counts_as="other")
     ctx.log.info("staged %d lines, rejected %d", staged.rows_written, stats.rows_rejected)
-    ctx.reconcile_landing("stg_sales", raw_lines)
+    ctx.reconcile_landing("stg_sales", raw)
     ctx.quality_gate(fact_sales=out.facts)
     stats.wrote(wh.merge(
         out.facts, fact_table, keys=LINE_KEY, newer_by=LATEST_FIRST, partition_by=["sale_date"],
@@ -306,8 +324,8 @@ def run(ctx: JobContext) -> RunStats:
     stats.wrote(wh.overwrite_partitions(
         summary, ctx.table("daily_sales_summary"), "date", sale_dates, partition_by=["date"],
     ), counts_as="other")
-    raw_lines.unpersist()
-    staged_lines.unpersist()
+    for frame in cached:
+        frame.unpersist()
     return stats
 
 

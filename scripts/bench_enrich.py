@@ -50,7 +50,7 @@ COLUMNS = ("transaction_id", "line_number", "transaction_ts", "customer_id", "pr
            "payment_method")
 INTEGER = r"[+-]?[0-9]+"
 DECIMAL = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)"
-# The contract's timestamps: the three Spark patterns of etl_lib.cleansing.TIMESTAMP_FORMATS.
+# The contract's timestamps: etl_lib.cleansing.TIMESTAMP_PATTERN.
 TIMESTAMP = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
              r"|T[0-9]{2}:[0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})?")
 
@@ -102,15 +102,16 @@ def _spark_transform(ctx, out: Path) -> None:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
                                     dims["dim_customer"], None, day)
-    staged = result.staged.cache()  # feeds the staged rows and the facts, as in the job
+    cached = [result.staged.cache()]  # feeds the staged rows and the facts, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
-                                (staged, "staged", "business_date"),
+                                (result.staged, "staged", "business_date"),
                                 (result.facts, "facts", "sale_date")):
         frame.write.partitionBy(column).parquet(str(out / name))
     facts = ctx.spark.read.parquet(str(out / "facts"))
     summary = sales_enrich.daily_summary(facts, dims["dim_store"], dims["dim_product"])
     summary.write.partitionBy("date").parquet(str(out / "summary"))
-    staged.unpersist()
+    for frame in cached:
+        frame.unpersist()
 
 
 def _spark_rows(spark, out: Path) -> dict:

@@ -11,12 +11,17 @@ from etl_lib.cleansing import normalize_text, parse_decimal, parse_int, parse_ti
 def test_parse_timestamp_accepts_every_contract_format_and_nothing_else(spark):
     texts = [
         ("2024-01-15T10:22:03",), ("2024-01-15 10:22:03",), ("2024-01-15T10:22:03Z",),
-        ("2024-01-15T12:22:03+02:00",), (" 2024-01-15 10:22:03.5 ",), ("not-a-date",),
-        ("2024-13-45 99:00:00",), (None,),
+        ("2024-01-15T12:22:03+02:00",), ("2024-01-15 07:22:03-03:00",),
+        (" 2024-01-15 10:22:03.5 ",), ("2024-01-15T10:22",), ("2024-01-15T12:22+02:00",),
+        ("not-a-date",), ("2024-13-45 99:00:00",), ("2024-02-30 10:00:00",), ("2024-01-15",),
+        ("2024-01-15T10",), ("2024-01-15 10:22",), ("2024-01-15T10:22:03.1234567",),
+        ("2024-01-15T10:22:03+0200",), ("2024-01-15T10:22:03 UTC",), (None,),
     ]
     df = spark.createDataFrame(texts, "raw string").select(parse_timestamp(F.col("raw")).alias("ts"))
-    expected = [datetime(2024, 1, 15, 10, 22, 3)] * 4 + [datetime(2024, 1, 15, 10, 22, 3, 500000)]
-    assert [r.ts for r in df.collect()] == expected + [None, None, None]
+    expected = [datetime(2024, 1, 15, 10, 22, 3)] * 5 + [
+        datetime(2024, 1, 15, 10, 22, 3, 500000), datetime(2024, 1, 15, 10, 22),
+        datetime(2024, 1, 15, 10, 22)]
+    assert [r.ts for r in df.collect()] == expected + [None] * 10
 
 
 def test_parse_int_and_decimal_refuse_what_is_not_a_number(spark):

@@ -1,10 +1,11 @@
 """sales_enrich's pure transform on tiny inline frames: the contract's edge cases."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -167,3 +168,30 @@ def test_repair_unknown_members_relinks_late_arrivals_once(spark, dims):
     assert repaired.columns == facts.columns
     merged = facts.filter("transaction_id != 'A'").unionByName(repaired)
     assert sales_enrich.repair_unknown_members(merged, store, arrived, customer).count() == 0
+
+
+def test_rolling_spend_equals_a_sliding_range_window(spark):
+    """Running-total differences give exactly the sliding RANGE frame's sums, including lines
+    exactly N days apart, peers in the same second, fractional seconds and history."""
+    import random
+
+    rng = random.Random(11)
+    moments = [datetime(2024, 1, 1) + timedelta(hours=rng.randint(0, 40 * 24)) for _ in range(150)]
+    moments += [m + offset for m in moments[:60]
+                for offset in (timedelta(0), timedelta(days=7), timedelta(days=30),
+                               timedelta(days=7, seconds=1), timedelta(seconds=0.5))]
+    rows = [(f"T{n}", 1, rng.choice(["C1", "C2", "C3", None]), at,
+             Decimal(rng.randint(0, 50000)) / 100, n % 3 != 0) for n, at in enumerate(moments)]
+    frame = spark.createDataFrame(
+        rows, "transaction_id string, line_number int, customer_id string, "
+              "transaction_ts timestamp, net_amount decimal(14,2), today boolean")
+    lines = frame.filter("today").drop("today")
+    history = frame.filter("NOT today").select("customer_id", "transaction_ts", "net_amount")
+    got = sales_enrich.with_rolling_spend(lines, history, [7, 30])
+    union = frame.withColumn("_s", F.col("transaction_ts").cast("long"))
+    expected = union.withColumns({
+        f"customer_spend_{d}d": F.when(F.col("customer_id").isNotNull(), F.sum("net_amount").over(
+            Window.partitionBy("customer_id").orderBy("_s").rangeBetween(-d * 86400 + 1, 0)
+        )).cast("decimal(14,2)") for d in (7, 30)
+    }).filter("today").drop("today", "_s")
+    assert_df_equality(got, expected.select(*got.columns), ignore_row_order=True)
