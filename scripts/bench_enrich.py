@@ -102,16 +102,15 @@ def _spark_transform(ctx, out: Path) -> None:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
                                     dims["dim_customer"], None, day)
-    cached = [result.staged.cache()]  # feeds the staged rows and the facts, as in the job
+    staged = result.staged.cache()  # feeds the staged rows and the facts, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
-                                (result.staged, "staged", "business_date"),
+                                (staged, "staged", "business_date"),
                                 (result.facts, "facts", "sale_date")):
         frame.write.partitionBy(column).parquet(str(out / name))
     facts = ctx.spark.read.parquet(str(out / "facts"))
     summary = sales_enrich.daily_summary(facts, dims["dim_store"], dims["dim_product"])
     summary.write.partitionBy("date").parquet(str(out / "summary"))
-    for frame in cached:
-        frame.unpersist()
+    staged.unpersist()
 
 
 def _spark_rows(spark, out: Path) -> dict:
