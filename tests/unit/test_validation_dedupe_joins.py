@@ -21,6 +21,14 @@ def test_every_broken_rule_is_a_reason_and_no_row_is_lost(spark):
     assert_df_equality(rejected, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_rules_are_evaluated_once_not_again_in_the_split_filter(spark):
+    df = spark.createDataFrame([("a", 1)], "id string, qty int")
+    valid, _ = split_valid(with_reasons(df, [Rule("qty_not_positive", F.col("qty") <= 0)]))
+    plan = valid._jdf.queryExecution().optimizedPlan().toString()
+    filters = [line for line in plan.splitlines() if "Filter" in line]
+    assert filters and all("reject_reasons" in f and "qty" not in f for f in filters), plan
+
+
 def test_with_reasons_needs_rules(spark):
     with pytest.raises(ValueError):
         with_reasons(spark.range(1), [])
