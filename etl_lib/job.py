@@ -117,6 +117,7 @@ class JobContext:
     run_date: date
     run_id: str
     log: logging.Logger
+    _gate: QualityGate | None = field(default=None, init=False, repr=False)
 
     def table(self, logical_name: str) -> str:
         return self.config.table(logical_name)
@@ -138,9 +139,11 @@ class JobContext:
         """Check frames against their tables' conf ``quality`` rules, before writing them.
 
         Keywords are logical table names: ``ctx.quality_gate(stg_sales=staged)``. Every
-        check writes a QUALITY_METRICS row; a ``warn`` check that does not hold is only
-        recorded, a ``fail`` one raises ``etl_lib.quality.gate.QualityGateFailed`` naming
-        it, so the job stops before the write. Tables without rules are skipped.
+        check gives a QUALITY_METRICS row (written when the job ends, see
+        :func:`execute_step`); a ``warn`` check that does not hold is only recorded, a
+        ``fail`` one writes the rows at once and raises
+        ``etl_lib.quality.gate.QualityGateFailed`` naming it, so the job stops before the
+        write. Tables without rules are skipped.
         """
         self._quality().run(frames)
 
@@ -149,12 +152,18 @@ class JobContext:
         its REJECTED table, or superseded (conf ``landing_balance`` checks of ``table``)."""
         self._quality().reconcile_landing(table, landing)
 
-    def _quality(self) -> "QualityGate":
+    def flush_quality_metrics(self) -> None:
+        """Write the QUALITY_METRICS rows of the gates run so far (one MERGE)."""
+        if self._gate is not None:
+            self._gate.flush()
+
+    def _quality(self) -> QualityGate:
         from etl_lib.quality.gate import QualityGate
 
-        return QualityGate(
-            self.spark, self.warehouse, self.config, self.run_id, self.run_date, self.log
-        )
+        if self._gate is None:
+            self._gate = QualityGate(self.spark, self.warehouse, self.config, self.run_id,
+                                     self.run_date, self.log, defer_metrics=True)
+        return self._gate
 
 
 def _run_date(text: str) -> date:
@@ -253,11 +262,14 @@ def execute_step(
     stats, error = RunStats(), None
     try:
         stats = run(ctx)
+        ctx.flush_quality_metrics()  # the job's gate calls, in one write
     except JobFailed as exc:  # a nested step failed and has logged its own traceback
         error = str(exc)
     except Exception as exc:  # recorded, then re-raised as JobFailed
         error = describe_error(exc)
         ctx.log.error("%s failed:\n%s", job_name, traceback.format_exc().rstrip())
+    if error:
+        _flush_quality_metrics(ctx, job_name)
     duration = time.monotonic() - clock
     _record_run(ctx, job_name, stats, started, duration, error)
     if error:
@@ -275,6 +287,14 @@ def describe_error(exc: BaseException) -> str:
     text = str(java.toString()) if java is not None else f"{type(exc).__name__}: {exc}"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else type(exc).__name__)[:1000]
+
+
+def _flush_quality_metrics(ctx: JobContext, job_name: str) -> None:
+    """After a failure: keep the metrics of the gates that ran before it."""
+    try:
+        ctx.flush_quality_metrics()
+    except Exception as exc:  # like RUN_LOG: the job's outcome matters more than its metrics
+        ctx.log.error("could not record QUALITY_METRICS for %s: %s", job_name, exc)
 
 
 def _record_run(

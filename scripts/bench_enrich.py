@@ -20,8 +20,8 @@ rows; the staged rows cached because they feed two outputs, as the job does) and
 ``daily_summary`` over the facts read back, on local[2] with the project's session.
 Both sides write the four results as Parquet partitioned the same way (by business date,
 sale date, date); DuckDB runs with threads=2 and the same 4 GB of memory as Spark's
-driver. ``--with-job`` also times the whole job (``sales_enrich.run``: Delta MERGEs,
-quality gates, RUN_LOG counts, unknown-member repair) for the record.
+driver. ``--with-job`` also times the whole job as run_job runs it (Delta MERGEs,
+quality gates and their metrics, RUN_LOG, unknown-member repair) for the record.
 
     python scripts/bench_enrich.py --engine spark --landing bench/work/landing-2.5M
 """
@@ -57,8 +57,8 @@ TIMESTAMP = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]
 
 def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_job: bool) -> dict:
     """Dimensions first (untimed); then the timed transform writing Parquet like DuckDB does;
-    with ``with_job`` also the whole job (``sales_enrich.run``: Delta, gates, RUN_LOG counts)."""
-    from etl_lib.job import JobArgs, create_context
+    with ``with_job`` also the whole job (Delta MERGEs, gates and metrics, RUN_LOG)."""
+    from etl_lib.job import JobArgs, create_context, execute_step
     from jobs import customers_dim, dim_date, products_dim, stores_dim
 
     warehouse = work / "spark-warehouse"
@@ -71,7 +71,7 @@ def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_j
     ])
     ctx = create_context("sales_enrich", JobArgs("local", day, (), "bench"), config, spark)
     for job in (dim_date, stores_dim, products_dim, customers_dim):
-        job.run(ctx)
+        execute_step(ctx, job.JOB_NAME, job.run)
     log("spark: dimensions ready, running the sales_enrich transform")
     out = work / "spark-out"
     shutil.rmtree(out, ignore_errors=True)
@@ -88,7 +88,8 @@ def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_j
         from jobs import sales_enrich
 
         log("spark: running the whole sales_enrich job")
-        result["job_seconds"], _ = timed(lambda: sales_enrich.run(ctx))
+        result["job_seconds"], _ = timed(
+            lambda: execute_step(ctx, sales_enrich.JOB_NAME, sales_enrich.run))
     return result
 
 

@@ -9,7 +9,10 @@ Per table the frame is cached once (unless the caller cached it) and every check
 the cached copy: row-level rules in one Great Expectations validation, the row count and
 freshness maxima in one aggregation, cross-table checks with one query each. All the
 tables' rows are merged into QUALITY_METRICS in one write; then, if any ``fail`` check did
-not hold, :class:`QualityGateFailed` names them all.
+not hold, :class:`QualityGateFailed` names them all. A job's gate defers the write
+(``defer_metrics``): the rows of all its gate calls go in one MERGE when the job ends
+(:func:`etl_lib.job.execute_step` calls :meth:`QualityGate.flush`), or at once when a
+check fails.
 """
 
 from __future__ import annotations
@@ -67,8 +70,11 @@ class QualityGate:
         run_id: str,
         run_date: date,
         log: logging.Logger | None = None,
+        defer_metrics: bool = False,
     ) -> None:
         self.spark, self.warehouse, self.config = spark, warehouse, config
+        self.defer_metrics = defer_metrics
+        self._unwritten: list[TableOutcomes] = []
         self.settings = config.quality
         self.run_id, self.run_date = run_id, run_date
         self.log = log or logging.getLogger("etl.quality")
@@ -221,11 +227,21 @@ class QualityGate:
                 if o.status != "PASS":
                     self.log.warning("quality %s %s.%s: %s", o.status, result.table, o.check_name,
                                      o.details)
-        run_time = datetime.now(timezone.utc).replace(tzinfo=None)
-        frame = metrics_frame(self.spark, results, self.run_id, self.run_date, run_time)
-        write_metrics(self.warehouse, self.config.table(self.settings.metrics_table), frame)
-        if any(r.failures for r in results):
+        self._unwritten.extend(results)
+        failed = any(r.failures for r in results)
+        if failed or not self.defer_metrics:
+            self.flush()
+        if failed:
             raise QualityGateFailed(results)
+
+    def flush(self) -> None:
+        """Merge the QUALITY_METRICS rows not written yet (all of them in one write)."""
+        if not self._unwritten:
+            return
+        run_time = datetime.now(timezone.utc).replace(tzinfo=None)
+        frame = metrics_frame(self.spark, self._unwritten, self.run_id, self.run_date, run_time)
+        write_metrics(self.warehouse, self.config.table(self.settings.metrics_table), frame)
+        self._unwritten = []
 
 
 def _at(logical: str, rule) -> str:

@@ -1,5 +1,7 @@
 """run_job: exit codes, the one-line failure message, and RUN_LOG rows for every outcome."""
 
+from delta.tables import DeltaTable
+
 from etl_lib.io.delta import DeltaWarehouse
 from etl_lib.io.warehouse import WriteResult
 from etl_lib.job import RunStats, run_job
@@ -46,3 +48,26 @@ def test_bad_configuration_exits_2_before_spark_work(tmp_path, capsys):
     assert run_job("cfg", calls.append, argv) == 2
     assert calls == []
     assert "conf error: warehouse.kind (--conf):" in capsys.readouterr().err
+
+
+def test_a_jobs_quality_metrics_are_one_write_and_kept_when_the_job_fails(spark, tmp_path):
+    def run(ctx, fail=False):
+        ids = ctx.spark.createDataFrame([(1,)], "id int")
+        ctx.quality_gate(t_a=ids)
+        ctx.quality_gate(t_b=ids)
+        if fail:
+            raise ValueError("after the gates")
+        return RunStats()
+
+    rules = "{rules: [{check: not_null, columns: [id], severity: fail}]}"
+    argv = ["--run-date", "2024-01-15", "--conf", f"warehouse.root={tmp_path}",
+            "--conf", "tables.t_a=STAGING.T_A", "--conf", "tables.t_b=STAGING.T_B",
+            "--conf", f"quality.tables={{t_a: {rules}, t_b: {rules}}}"]
+    assert run_job("gated", run, [*argv, "--run-id", "ok"]) == 0
+    assert run_job("gated", lambda ctx: run(ctx, fail=True), [*argv, "--run-id", "bad"]) == 1
+    warehouse = DeltaWarehouse(spark, str(tmp_path))
+    rows = warehouse.read("METADATA.QUALITY_METRICS").select("run_id", "table").collect()
+    assert sorted(map(tuple, rows)) == [("bad", "STAGING.T_A"), ("bad", "STAGING.T_B"),
+                                        ("ok", "STAGING.T_A"), ("ok", "STAGING.T_B")]
+    location = warehouse.location("METADATA.QUALITY_METRICS")
+    assert DeltaTable.forPath(spark, location).history().count() == 2  # one write per job

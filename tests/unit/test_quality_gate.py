@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable
 
 from etl_lib.config import ConfigError
 from etl_lib.job import RUN_LOG_SCHEMA
@@ -156,3 +157,25 @@ def test_metrics_schema_has_the_seed_columns():
     names = QUALITY_METRICS_SCHEMA.fieldNames()
     assert {"check_name", "layer", "table", "status", "error_count", "run_id", "run_time",
             "severity", "details"} <= set(names)
+
+
+def test_a_deferred_gate_writes_all_its_calls_at_flush_and_a_failure_at_once(
+    spark, warehouse, test_config
+):
+    rules = {"orders": {"rules": [{"check": "not_null", "columns": ["id"], "severity": "fail"}]},
+             "stores": {"rules": [{"check": "not_null", "columns": ["store_id"]}]}}
+    deferred = gate(test_config, warehouse, spark, rules)
+    deferred.defer_metrics = True
+    metrics_table = test_config.table("quality_metrics")
+    deferred.run({"orders": orders(spark, [(1, "S1", 1.0, DAY)])})
+    deferred.run({"stores": spark.createDataFrame([("S1",)], "store_id string")})
+    assert not warehouse.exists(metrics_table)
+    deferred.flush()
+    assert sorted(r.table for r in metrics(spark, warehouse, test_config).collect()) == sorted(
+        [TABLES["orders"], TABLES["stores"]])
+    commits = DeltaTable.forPath(spark, warehouse.location(metrics_table)).history().count()
+    assert commits == 1  # one write for both calls
+    with pytest.raises(QualityGateFailed):
+        deferred.run({"orders": orders(spark, [(None, "S1", 1.0, DAY)])})
+    failed = metrics(spark, warehouse, test_config).where("status = 'FAIL'").collect()
+    assert [r.table for r in failed] == [TABLES["orders"]]
