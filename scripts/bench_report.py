@@ -43,8 +43,8 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
         out.append("")
         for label, e in details["enrich"].items():
             if e.get("spark_whole_job_s"):
-                out.append(f"- the whole job at {label} (Delta MERGEs, quality gates, RUN_LOG counts, "
-                           f"unknown-member repair): {e['spark_whole_job_s']:.1f}s")
+                out.append(f"- the whole job at {label} (Delta MERGEs, quality gates and metrics, "
+                           f"RUN_LOG, unknown-member repair): {e['spark_whole_job_s']:.1f}s")
         out.append("")
     if "skew" in details:
         skew = details["skew"]
