@@ -1,7 +1,5 @@
 """run_job: exit codes, the one-line failure message, and RUN_LOG rows for every outcome."""
 
-from delta.tables import DeltaTable
-
 from etl_lib.io.delta import DeltaWarehouse
 from etl_lib.io.warehouse import WriteResult
 from etl_lib.job import RunStats, run_job
@@ -69,5 +67,5 @@ def test_a_jobs_quality_metrics_are_one_write_and_kept_when_the_job_fails(spark,
     rows = warehouse.read("METADATA.QUALITY_METRICS").select("run_id", "table").collect()
     assert sorted(map(tuple, rows)) == [("bad", "STAGING.T_A"), ("bad", "STAGING.T_B"),
                                         ("ok", "STAGING.T_A"), ("ok", "STAGING.T_B")]
-    location = warehouse.location("METADATA.QUALITY_METRICS")
-    assert DeltaTable.forPath(spark, location).history().count() == 2  # one write per job
+    history = warehouse.delta_table("METADATA.QUALITY_METRICS").history()
+    assert history.count() == 2  # one write per job

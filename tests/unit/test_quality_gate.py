@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 import pytest
 from chispa import assert_df_equality
-from delta.tables import DeltaTable
 
 from etl_lib.config import ConfigError
 from etl_lib.job import RUN_LOG_SCHEMA
@@ -173,8 +172,7 @@ def test_a_deferred_gate_writes_all_its_calls_at_flush_and_a_failure_at_once(
     deferred.flush()
     assert sorted(r.table for r in metrics(spark, warehouse, test_config).collect()) == sorted(
         [TABLES["orders"], TABLES["stores"]])
-    commits = DeltaTable.forPath(spark, warehouse.location(metrics_table)).history().count()
-    assert commits == 1  # one write for both calls
+    assert warehouse.delta_table(metrics_table).history().count() == 1  # one write for both
     with pytest.raises(QualityGateFailed):
         deferred.run({"orders": orders(spark, [(None, "S1", 1.0, DAY)])})
     failed = metrics(spark, warehouse, test_config).where("status = 'FAIL'").collect()
