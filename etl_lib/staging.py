@@ -18,12 +18,14 @@ from etl_lib.io.files import RAW_RECORD, SOURCE_FILE
 from etl_lib.io.warehouse import Warehouse
 from etl_lib.job import RunStats
 from etl_lib.landing import empty_landing, read_landing
-from etl_lib.validation import REASONS, Rule, split_valid, with_reasons
+from etl_lib.validation import REASONS, Rule, with_reasons
 
-__all__ = ["REJECTED_COLUMNS", "StagedBatch", "stage_rows", "read_optional_landing",
-           "unparseable", "write_staged"]
+__all__ = ["REJECTED_COLUMNS", "REJECTION", "StagedBatch", "check_rows", "is_rejected",
+           "read_optional_landing", "split_checked", "stage_rows", "unparseable", "write_staged"]
 
 REJECTED_COLUMNS = ("business_date", "source_file", REASONS, "raw_record", "record")
+#: The column :func:`check_rows` adds: null on a valid row, the REJECTED row on a rejected one.
+REJECTION = "_rejection"
 
 
 def unparseable() -> Rule:
@@ -33,10 +35,56 @@ def unparseable() -> Rule:
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """The two outcomes of staging: typed valid rows, and rejected rows with reasons."""
+    """The two outcomes of staging: typed valid rows, and rejected rows with reasons.
+
+    ``checked``, when set, is the one frame both outcomes filter: cache it when both are
+    written, and the input is read (and every rule evaluated) once for both.
+    """
 
     valid: DataFrame
     rejected: DataFrame
+    checked: DataFrame | None = None
+
+
+def check_rows(
+    typed: DataFrame,
+    rules: Sequence[Rule],
+    record: Column,
+    business_date: date,
+) -> DataFrame:
+    """Apply ``rules`` to ``typed``: add :data:`REJECTION`, drop the raw-record column.
+
+    ``typed`` holds the parsed columns next to the raw ones plus ``_raw_record`` and
+    ``_source_file`` (see :mod:`etl_lib.io.files`). :data:`REJECTION` is null on a valid
+    row; on a rejected row it is the row's REJECTED row (:data:`REJECTED_COLUMNS`, with
+    ``record``, a struct of the row as it arrived, as JSON text). One nullable column, so
+    rejected rows can travel with the valid ones (through a dedupe, into one cache).
+    """
+    checked = with_reasons(typed, [unparseable(), *rules])
+    rejection = F.struct(
+        F.lit(business_date).alias("business_date"),
+        F.col(SOURCE_FILE).alias("source_file"),
+        F.col(REASONS),
+        F.col(RAW_RECORD).alias("raw_record"),
+        F.to_json(record).alias("record"),
+    )
+    return checked.withColumn(
+        REJECTION, F.when(F.size(F.col(REASONS)) > 0, rejection)
+    ).drop(REASONS, RAW_RECORD)
+
+
+def is_rejected() -> Column:
+    """True on a row :func:`check_rows` rejected."""
+    return F.col(REJECTION).isNotNull()
+
+
+def split_checked(checked: DataFrame) -> StagedBatch:
+    """Split :func:`check_rows`' output (or any frame still carrying :data:`REJECTION`)."""
+    return StagedBatch(
+        valid=checked.filter(~is_rejected()).drop(REJECTION),
+        rejected=checked.filter(is_rejected()).select(f"{REJECTION}.*"),
+        checked=checked,
+    )
 
 
 def stage_rows(
@@ -45,23 +93,11 @@ def stage_rows(
     record: Column,
     business_date: date,
 ) -> StagedBatch:
-    """Apply ``rules`` to ``typed`` and shape both outcomes.
+    """Apply ``rules`` to ``typed`` and split the outcomes (:func:`check_rows`).
 
-    ``typed`` holds the parsed columns next to the raw ones plus ``_raw_record`` and
-    ``_source_file`` (see :mod:`etl_lib.io.files`). Valid rows keep every column but the
-    raw-record column; rejected rows keep ``record`` (a struct of the row as it
-    arrived) as JSON text.
+    Valid rows keep every column of ``typed`` but the raw-record column.
     """
-    checked = with_reasons(typed, [unparseable(), *rules])
-    valid, rejected = split_valid(checked)
-    rejected_shaped = rejected.select(
-        F.lit(business_date).alias("business_date"),
-        F.col(SOURCE_FILE).alias("source_file"),
-        F.col(REASONS),
-        F.col(RAW_RECORD).alias("raw_record"),
-        F.to_json(record).alias("record"),
-    )
-    return StagedBatch(valid=valid.drop(RAW_RECORD), rejected=rejected_shaped)
+    return split_checked(check_rows(typed, rules, record, business_date))
 
 
 def write_staged(

@@ -16,7 +16,7 @@ files), and both do, inside the timed part:
 * summarise by (date, region, category); write staged, rejected, fact and summary rows.
 
 Spark runs the job's own code: ``jobs.sales_enrich.transform`` (staged, rejected, fact
-rows; the staged rows cached because they feed two outputs, as the job does) and
+rows; the checked lines cached because they feed all three, as the job does) and
 ``daily_summary`` over the facts read back, on local[2] with the project's session.
 Both sides write the four results as Parquet partitioned the same way (by business date,
 sale date, date); DuckDB runs with threads=2 and the same 4 GB of memory as Spark's
@@ -103,15 +103,15 @@ def _spark_transform(ctx, out: Path) -> None:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
                                     dims["dim_customer"], None, day)
-    staged = result.staged.cache()  # feeds the staged rows and the facts, as in the job
+    checked = result.checked.cache()  # feeds staged, rejected and fact rows, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
-                                (staged, "staged", "business_date"),
+                                (result.staged, "staged", "business_date"),
                                 (result.facts, "facts", "sale_date")):
         frame.write.partitionBy(column).parquet(str(out / name))
     facts = ctx.spark.read.parquet(str(out / "facts"))
     summary = sales_enrich.daily_summary(facts, dims["dim_store"], dims["dim_product"])
     summary.write.partitionBy("date").parquet(str(out / "summary"))
-    staged.unpersist()
+    checked.unpersist()
 
 
 def _spark_rows(spark, out: Path) -> dict:

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from etl_lib.joins import UNKNOWN_KEY, surrogate_key
-from etl_lib.landing import SALES_SCHEMA
+from etl_lib.landing import SALES_SCHEMA, read_landing
 from jobs import sales_enrich
 
 DAY = date(2024, 1, 15)
@@ -87,6 +87,37 @@ def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims)
     out = sales_enrich.transform(first.unionByName(second), store, product, customer, None, DAY)
     got = {r.transaction_id: r.quantity for r in out.staged.collect()}
     assert got == {"A": 3, "B": 2}
+
+
+def test_a_rejected_later_version_neither_displaces_the_valid_line_nor_is_lost(spark, dims):
+    rows = [line(tid="A", qty="1", total="10.00"),
+            line(tid="A", ts="2024-01-15T11:00:00", qty="-1", total="10.00"),
+            line(tid="A", ts="2024-01-15T12:00:00", qty="-2", total="10.00")]
+    out = run_transform(spark, dims, rows)
+    assert [(r.transaction_id, r.quantity) for r in out.staged.collect()] == [("A", 1)]
+    assert out.rejected.count() == 2
+    assert [r.quantity for r in out.facts.collect()] == [1]
+
+
+def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims, tmp_path):
+    folder = tmp_path / "sales/2024/01"
+    folder.mkdir(parents=True)
+    (folder / "sales_20240115.csv").write_text(
+        "\n".join(",".join(row) for row in (COLUMNS, line(), line(tid="Q", qty="0"))) + "\n")
+    store, product, customer = dims
+    out = sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
+                                 store, product, customer, None, DAY)
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # leaves of the plan, not of AQE's
+    out.checked.cache()
+    try:
+        for frame in (out.staged, out.rejected, out.facts):
+            leaves = frame._jdf.queryExecution().executedPlan().collectLeaves()
+            kinds = {leaves.apply(i).getClass().getSimpleName() for i in range(leaves.size())}
+            assert "InMemoryTableScanExec" in kinds and "FileSourceScanExec" not in kinds, kinds
+        assert (out.staged.count(), out.rejected.count()) == (1, 1)
+    finally:
+        out.checked.unpersist()
+        spark.conf.set("spark.sql.adaptive.enabled", "true")
 
 
 def test_zone_offsets_become_utc_and_blank_discount_means_zero(spark, dims):

@@ -1,8 +1,11 @@
+from datetime import date
+
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from etl_lib.dedupe import dedupe_latest
 from etl_lib.joins import UNKNOWN_KEY, lookup_key, surrogate_key
+from etl_lib.staging import stage_rows
 from etl_lib.validation import Rule, is_missing, split_valid, with_reasons
 
 import pytest
@@ -29,6 +32,18 @@ def test_rules_are_evaluated_once_not_again_in_the_split_filter(spark):
     assert filters and all("reject_reasons" in f and "qty" not in f for f in filters), plan
 
 
+def test_stage_rows_split_filters_read_only_the_reasons(spark):
+    df = spark.createDataFrame([("a", 1, None, "f")],
+                               "id string, qty int, _raw_record string, _source_file string")
+    batch = stage_rows(df, [Rule("qty_not_positive", F.col("qty") <= 0)], F.struct("id", "qty"),
+                       date(2024, 1, 15))
+    for frame in (batch.valid, batch.rejected):
+        plan = frame._jdf.queryExecution().optimizedPlan().toString()
+        filters = [line for line in plan.splitlines() if "Filter" in line]
+        assert filters and all("reject_reasons" in f and "qty" not in f for f in filters), plan
+    assert batch.valid.count() == 1 and batch.rejected.count() == 0
+
+
 def test_with_reasons_needs_rules(spark):
     with pytest.raises(ValueError):
         with_reasons(spark.range(1), [])
@@ -48,6 +63,18 @@ def test_dedupe_latest_keeps_latest_and_breaks_ties_by_later_file(spark):
         "tid string, line int, ts string, file string, qty int",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_dedupe_passthrough_rows_are_all_kept_and_displace_no_row(spark):
+    df = spark.createDataFrame(
+        [("t1", "10:00", False, 1), ("t1", "11:00", True, 2), ("t1", "12:00", True, 3),
+         ("t1", "09:00", False, 4), (None, "10:00", True, 5), (None, "10:00", True, 6),
+         ("t2", "10:00", None, 7)],
+        "tid string, ts string, rejected boolean, n int",
+    )
+    out = dedupe_latest(df, ["tid"], ["ts"], passthrough=F.col("rejected"))
+    assert sorted(r.n for r in out.collect()) == [1, 2, 3, 5, 6, 7]
+    assert out.columns == df.columns
 
 
 def test_dedupe_latest_names_missing_columns(spark):
