@@ -43,6 +43,7 @@ _BUCKETS = "__skew_buckets"
 _LEFT_SEEN = "__skew_big_row"
 _COPY = "__skew_hot_copy"
 _KEY = "__skew_key"
+_HASH = "__skew_hash"
 
 _HOW = {
     "inner": "inner",
@@ -271,7 +272,7 @@ def _salted(
         _SALT: F.explode(F.sequence(F.lit(0), F.coalesce(other_buckets, F.lit(1)) - 1)),
     })
     if how in ("inner", "left"):
-        return salted_big.join(replicated, [*on, _SALT], how).drop(_SALT, _COPY)
+        return _join_by_hash(salted_big, replicated.drop(_COPY), [*on, _SALT], how).drop(_SALT)
     # The other side is preserved: its unmatched hot copies would appear once per bucket.
     # Keep matched rows and cold rows from the join, and add each unmatched hot row once.
     joined = salted_big.withColumn(_LEFT_SEEN, F.lit(True)).join(replicated, [*on, _SALT], how)
@@ -283,6 +284,29 @@ def _salted(
         .select(*on, *_rest(other, on), *_nulls_like(big, on))
     )
     return kept.drop(_SALT, _COPY, _LEFT_SEEN).unionByName(unmatched_hot)
+
+
+def _join_by_hash(left: DataFrame, right: DataFrame, keys: Sequence[str], how: str) -> DataFrame:
+    """``left.join(right, keys, how)`` (inner or left) with one sort key: a hash of ``keys``.
+
+    A salted hot key's rows tie on the key and differ only in the salt, so a sort on
+    (key, salt) compares whole rows for them; one 64-bit sort key lets the sort-merge join
+    radix-sort as the plain join does (half of 10M rows on one key, 2 cores: join stage
+    8.5-9.6 CPU s before, 5.4-7.5 after). The keys are compared again outside the hash
+    equality, so a hash collision never joins two keys, and a null key never matches.
+    """
+    renamed = {k: f"__skew_right_{k}" for k in keys}
+    left_hashed = left.withColumn(_HASH, F.xxhash64(*keys))
+    right_hashed = right.withColumn(_HASH, F.xxhash64(*keys)).withColumnsRenamed(renamed)
+    # Not an equality at the top of the condition: Spark keeps it out of the sort keys.
+    same_keys = F.coalesce(
+        reduce(lambda a, b: a & b, [left_hashed[k] == right_hashed[renamed[k]] for k in keys]),
+        F.lit(False),
+    )
+    joined = left_hashed.join(
+        right_hashed, (left_hashed[_HASH] == right_hashed[_HASH]) & same_keys, how
+    )
+    return joined.drop(left_hashed[_HASH]).drop(right_hashed[_HASH]).drop(*renamed.values())
 
 
 def _bucket_column(keys: Sequence[str], hot: Sequence[HotKey], df: DataFrame) -> Column:

@@ -140,10 +140,11 @@ def with_rolling_spend(
     One window pass over the lines (no join back), as a difference of running totals,
     ``total(t) - total(t - N days)``: every frame starts at the customer's first line, so
     Spark adds each line once per frame, and frames sharing one window spec are computed
-    in one operator (a running total read back with ``last`` took a second one). A sliding ``RANGE BETWEEN N days PRECEDING AND CURRENT
-    ROW`` frame gives the same numbers but is re-aggregated whenever it moves: quadratic
-    in a customer's lines per window (50 s of 2 cores at 1,200 lines per customer per
-    day, and far worse with 30 days of history).
+    in one operator (a running total read back with ``last`` took a second one). A
+    sliding ``RANGE BETWEEN N days PRECEDING AND CURRENT ROW`` frame gives the same
+    numbers but is re-aggregated whenever it moves: quadratic in a customer's lines per
+    window (50 s of 2 cores at 1,200 lines per customer per day, and far worse with 30
+    days of history).
     """
     rows = lines.withColumn("_current", F.lit(True))
     if history is not None:
@@ -161,7 +162,8 @@ def with_rolling_spend(
     by_time = Window.partitionBy("customer_id", "_anonymous").orderBy("_second")
 
     def total_until(offset_seconds: int) -> Column:
-        return F.sum("_cents").over(by_time.rangeBetween(Window.unboundedPreceding, offset_seconds))
+        frame = by_time.rangeBetween(Window.unboundedPreceding, offset_seconds)
+        return F.sum("_cents").over(frame)
 
     spend = rows.withColumns({
         f"customer_spend_{days}d": F.when(
