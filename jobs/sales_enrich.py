@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import reduce
 
@@ -120,11 +120,10 @@ def stage(raw: DataFrame, business_date: date) -> StagedBatch:
     )
     latest = dedupe_latest(checked, LINE_KEY, LATEST_FIRST, passthrough=is_rejected())
     batch = split_checked(latest)
-    staged = batch.valid.withColumns({
+    return replace(batch, valid=batch.valid.withColumns({
         "sale_date": F.to_date("transaction_ts"),
         "business_date": F.lit(business_date),
-    })
-    return StagedBatch(valid=staged, rejected=batch.rejected, checked=latest)
+    }))
 
 
 def with_rolling_spend(
