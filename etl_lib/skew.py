@@ -267,15 +267,15 @@ def _salted(
         .cast("int"),
     )
     other_buckets = _bucket_column(on, hot, other)
-    replicated = other.withColumns({
-        _COPY: other_buckets.isNotNull(),
-        _SALT: F.explode(F.sequence(F.lit(0), F.coalesce(other_buckets, F.lit(1)) - 1)),
-    })
+    replicated = other.withColumn(
+        _SALT, F.explode(F.sequence(F.lit(0), F.coalesce(other_buckets, F.lit(1)) - 1))
+    )
     if how in ("inner", "left"):
-        return _join_by_hash(salted_big, replicated.drop(_COPY), [*on, _SALT], how).drop(_SALT)
+        return _join_by_hash(salted_big, replicated, [*on, _SALT], how).drop(_SALT)
     # The other side is preserved: its unmatched hot copies would appear once per bucket.
     # Keep matched rows and cold rows from the join, and add each unmatched hot row once.
-    joined = salted_big.withColumn(_LEFT_SEEN, F.lit(True)).join(replicated, [*on, _SALT], how)
+    copies = replicated.withColumn(_COPY, other_buckets.isNotNull())
+    joined = salted_big.withColumn(_LEFT_SEEN, F.lit(True)).join(copies, [*on, _SALT], how)
     kept = joined.filter(F.col(_LEFT_SEEN).isNotNull() | ~F.coalesce(F.col(_COPY), F.lit(False)))
     present = big.filter(buckets.isNotNull()).select(*on).distinct()
     unmatched_hot = (
