@@ -83,7 +83,9 @@ def parse_date(column: Column, fmt: str = "yyyy-MM-dd") -> Column:
 def parse_int(column: Column) -> Column:
     """Parse whole-number text into an int; null for ``1.5``, ``abc`` or out-of-range."""
     text = F.trim(column)
-    return F.when(text.rlike(_INTEGER), text.cast("long")).cast("int")
+    whole = text.cast("long")  # null past the long range; range-checked before narrowing
+    in_range = whole.between(-(2**31), 2**31 - 1)
+    return F.when(text.rlike(_INTEGER) & in_range, whole.cast("int"))
 
 
 def parse_decimal(column: Column, precision: int = 12, scale: int = 2) -> Column:

@@ -36,6 +36,14 @@ def test_parse_int_and_decimal_refuse_what_is_not_a_number(spark):
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
+def test_parse_int_refuses_values_out_of_int_range_instead_of_wrapping(spark):
+    texts = ["2147483647", "-2147483648", "2147483648", "-2147483649", "4294967297",
+             "99999999999999999999"]
+    df = spark.createDataFrame([(t,) for t in texts], "i string")
+    assert [r.i for r in df.select(parse_int(F.col("i")).alias("i")).collect()] == [
+        2147483647, -2147483648, None, None, None, None]
+
+
 def test_trim_strings_turns_blanks_into_nulls_and_normalize_text_cases(spark):
     df = spark.createDataFrame([("  a ", "CARD "), ("   ", " Credit   Card"), (None, "")], "x string, pm string")
     out = trim_strings(df, ["x"]).withColumn("pm", normalize_text(F.col("pm")))
