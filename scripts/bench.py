@@ -103,7 +103,7 @@ def enrich_run(args: argparse.Namespace, engine: str, lines: int, cache: dict) -
     key = (engine, lines)
     if key not in cache:
         landing = landing_for(args.work, lines)
-        # The whole job (Delta, quality gates) is timed once, at the smallest enrich size.
+        # The whole job (Delta, quality gates) and a warm rerun: once, at the smallest size.
         job = ["--with-job"] if engine == "spark" and lines == min(args.scales) else []
         cache[key] = worker("bench_enrich.py", "--engine", engine, "--landing", str(landing),
                             "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job)
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(spark["seconds"] / duck["seconds"], 2),
                 "spark_session_start_s": round(spark["session_start_s"], 2), "rows": spark["rows"],
                 "spark_whole_job_s": round(spark["job_seconds"], 2) if "job_seconds" in spark else None,
+                "spark_warm_s": round(spark["warm_seconds"], 2) if "warm_seconds" in spark else None,
             }
     if "skew" in args.only:
         details["skew"] = worker("bench_skew.py", "--work", str(args.work / "skew"),
