@@ -60,6 +60,8 @@ def transform(raw: DataFrame, business_date: date) -> tuple[StagedBatch, DataFra
         Rule("product_id_missing", F.col("product_id_clean").isNull()),
         is_missing("updated_at"),
         not_parsed("updated_at", F.col("updated")),
+        # A price too large for decimal(12,2), NaN or infinite would become a null price.
+        not_parsed("price__amount", F.col("price_amount"), "price"),
         Rule("price_negative", F.col("price_amount") < 0),
     ]
     batch = stage_rows(typed, rules, F.col("_record"), business_date)

@@ -318,3 +318,22 @@ def test_products_dim_flattens_with_the_library_and_keeps_dim_product(spark, tmp
         "reject_reasons array<string>, id string",
     )
     assert_df_equality(rejected, expected, ignore_nullable=True)
+
+
+def test_products_dim_rejects_a_price_that_does_not_fit_decimal_12_2(spark, tmp_path):
+    amounts = {"P1": "12.5", "P2": "1e12", "P3": "NaN", "P4": "Infinity"}
+    lines = [
+        f'{{"product_id": "{pid}", "price": {{"amount": {amount}, "currency": "USD"}}, '
+        f'"updated_at": "2024-01-15T08:00:00Z"}}'
+        for pid, amount in amounts.items()
+    ]
+    path = tmp_path / "products_20240115.json"
+    path.write_text("\n".join(lines) + "\n")
+    raw = read_json_lines(spark, [str(path)], PRODUCTS_SCHEMA)
+    batch, _ = products_dim.transform(raw, date(2024, 1, 15))
+    assert [(r.product_id, str(r.price)) for r in batch.valid.collect()] == [("P1", "12.50")]
+    rejected = batch.rejected.select(
+        F.get_json_object("record", "$.product_id").alias("id"), "reject_reasons"
+    )
+    assert sorted((r.id, r.reject_reasons) for r in rejected.collect()) == [
+        ("P2", ["price_invalid"]), ("P3", ["price_invalid"]), ("P4", ["price_invalid"])]
