@@ -14,7 +14,8 @@ line ends in exactly one of the two tables; REJECTED_REVIEWS keeps every reason:
 Nulls: ``verified`` null -> false, ``helpful_votes`` null -> 0, ``images`` null -> [],
 ``metadata`` null -> {}; empty text -> null. Text is trimmed; ``metadata.source`` and
 ``metadata.language`` are lower-cased. customer_id is not PII (landing contract); review
-text may hold e-mail addresses typed by reviewers: they are replaced by ``[email removed]``
+text (title, body, image captions) may hold e-mail addresses typed by reviewers: they are
+replaced by ``[email removed]``
 (``jobs.reviews_clean.redact_emails_in_text``), and any column policy in conf
 ``masking.policies.reviews`` is applied before anything is written.
 
@@ -81,9 +82,13 @@ def protect_privacy(
     """
     protected = raw
     if redact_text:
-        protected = protected.withColumns(
-            {c: redact_emails(F.col(c)) for c in ("title", "body", RAW_RECORD)}
-        )
+        # Captions are typed by reviewers too (and reviews_flatten gives them a column).
+        captions = F.transform(
+            "images", lambda i: i.withField("caption", redact_emails(i["caption"])))
+        protected = protected.withColumns({
+            **{c: redact_emails(F.col(c)) for c in ("title", "body", RAW_RECORD)},
+            "images": captions,
+        })
     if pii_policies:
         # Blank is missing, not a value to hash: validation must still see it as missing.
         blank = {c: blank_to_null(F.col(c)) for c in pii_policies if c in protected.columns}

@@ -165,3 +165,18 @@ def test_masking_policies_apply_before_anything_is_written_and_raw_text_is_withh
         reviews_clean.RAW_WITHHELD
     }
     assert rejected.filter(F.col("record").contains('"C1"')).count() == 0
+
+
+def test_emails_typed_into_image_captions_are_redacted_too(spark, tmp_path):
+    """A caption is text the reviewer typed, like title and body: an e-mail in it must not
+    reach STG_REVIEWS (and, through reviews_flatten, the processed zone) or REJECTED_REVIEWS."""
+    images = [{"url": "https://img/1.jpg", "caption": "photo by ann.lee@example.com"}]
+    lines = [review("C1", images=images), review("C2", images=images, rating=9)]
+    path = tmp_path / "reviews_20240115_00.json"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    raw = read_json_lines(spark, [str(path)], REVIEWS_SCHEMA)
+    batch = reviews_clean.transform(raw, DAY)
+    staged = [i.caption for r in batch.valid.collect() for i in r.images]
+    assert staged == ["photo by [email removed]"]
+    rejected = batch.rejected.collect()
+    assert len(rejected) == 1 and "ann.lee@example.com" not in rejected[0].record
