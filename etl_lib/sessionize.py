@@ -2,8 +2,10 @@
 
 A visitor is a known customer (``customer_id``) or, when that is null, an anonymous device
 (``anonymous_id``); the two kinds never merge (no identity stitching: a visitor who logs
-in mid-visit starts a customer session). Events are ordered by timestamp, ties broken by
-the given columns (``event_id``), so the same input always gives the same sessions.
+in mid-visit starts a customer session). An event with neither id has no visitor and so
+no session (null ``session_start`` / ``session_id``): device and geo are shared by many
+people, and grouping by them would merge strangers. Events are ordered by timestamp, ties
+broken by the given columns (``event_id``), so the same input always gives the same sessions.
 
 A gap of exactly ``gap_minutes`` continues the session; a longer one starts a new one.
 ``session_id`` is ``xxhash64(visitor_type, visitor_id, session_start)``: deterministic,
@@ -48,8 +50,8 @@ def sessionize(
     """Add ``session_start`` and ``session_id`` to every event.
 
     Args:
-        events: rows with ``visitor_type``, ``visitor_id`` (never null: reject visitor-less
-            events first), the timestamp ``ts`` and the ``tie_breakers`` columns.
+        events: rows with ``visitor_type``, ``visitor_id`` (null: no visitor, no session),
+            the timestamp ``ts`` and the ``tie_breakers`` columns.
         gap_minutes: inactivity (strictly more than this) that ends a session.
         carry_over: ``CARRY_OVER_COLUMNS`` rows from :func:`open_sessions`; an event within
             ``gap_minutes`` of a visitor's ``last_event_ts`` continues that session.
@@ -63,15 +65,20 @@ def sessionize(
     missing = [c for c in (*VISITOR, ts, *tie_breakers) if c not in events.columns]
     if missing:
         raise ValueError(f"sessionize: columns not in frame: {', '.join(missing)}")
-    rows = events.withColumns(
-        {"_context": F.lit(False), "_start_hint": F.lit(None).cast("timestamp")})
+    no_visitor = F.col("visitor_id").isNull()
+    rows = events.withColumns({
+        "_context": F.lit(False),
+        "_start_hint": F.lit(None).cast("timestamp"),
+        # Each visitor-less event is a window partition of its own: no hot null key.
+        "_alone": F.when(no_visitor, F.monotonically_increasing_id()),
+    })
     if carry_over is not None:
         context = carry_over.select(
             *VISITOR, F.col("last_event_ts").alias(ts), F.col("session_start").alias("_start_hint"),
             F.lit(True).alias("_context"),
         )
         rows = rows.unionByName(context, allowMissingColumns=True)
-    by_visitor = Window.partitionBy(*VISITOR).orderBy(
+    by_visitor = Window.partitionBy(*VISITOR, "_alone").orderBy(
         F.col(ts), F.col("_context").desc(), *[F.col(c) for c in tie_breakers]
     )
     micros = F.unix_micros(F.col(ts))
@@ -81,11 +88,15 @@ def sessionize(
         "_session_no",
         F.sum("_starts").over(by_visitor.rowsBetween(Window.unboundedPreceding, Window.currentRow)),
     )
-    session = Window.partitionBy(*VISITOR, "_session_no")
+    session = Window.partitionBy(*VISITOR, "_alone", "_session_no")
     started = numbered.withColumn(
-        "session_start", F.min(F.coalesce("_start_hint", ts)).over(session)
-    ).withColumn("session_id", F.xxhash64(*[F.col(c) for c in VISITOR], F.col("session_start")))
-    helpers = ("_context", "_start_hint", "_starts", "_session_no")
+        "session_start",
+        F.when(~no_visitor, F.min(F.coalesce("_start_hint", ts)).over(session)),
+    ).withColumn(
+        "session_id",
+        F.when(~no_visitor, F.xxhash64(*[F.col(c) for c in VISITOR], F.col("session_start"))),
+    )
+    helpers = ("_context", "_start_hint", "_alone", "_starts", "_session_no")
     return started.filter(~F.col("_context")).drop(*helpers)
 
 
@@ -101,7 +112,9 @@ def open_sessions(
     midnight = F.lit(day).cast("timestamp")
     since = midnight - F.expr(f"INTERVAL {int(gap_minutes)} MINUTES")
     return (
-        previous_day_events.filter((F.col(ts) >= since) & (F.col(ts) < midnight))
+        previous_day_events.filter(
+            (F.col(ts) >= since) & (F.col(ts) < midnight) & F.col("session_id").isNotNull()
+        )
         .groupBy(*VISITOR)
         .agg(
             F.max(ts).alias("last_event_ts"),

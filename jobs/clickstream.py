@@ -3,11 +3,11 @@ CONVERSION_FUNNEL (decisions in docs/semistructured.md).
 
 * Staging: events are typed and validated; REJECTED_CLICKSTREAM keeps every reason
   (unparseable / ``malformed_json`` / ``<field>_type_conflict``, ``event_id_missing``,
-  ``event_ts_missing`` / ``_invalid``, ``event_type_missing``, ``visitor_missing`` (neither
-  customer_id nor anonymous_id: device and geo do not identify a person),
+  ``event_ts_missing`` / ``_invalid``, ``event_type_missing``,
   ``event_ts_outside_business_day`` (the contract files events under their own day),
   ``duplicate_event_id`` (a redelivered event: one copy is kept)).
-* Sessions: per visitor (customer_id, else anonymous_id), a new session after more than
+* Sessions: per visitor (customer_id, else anonymous_id; an event with neither is kept,
+  in STG_CLICKSTREAM and FACT_CLICKSTREAM, without a session), a new session after more than
   ``jobs.clickstream.session_gap_minutes`` (30) of inactivity; ``session_id`` =
   xxhash64(visitor_type, visitor_id, session_start). A session belongs to the day it
   starts: events after midnight that continue the previous day's session keep its id,
@@ -95,7 +95,6 @@ def rejection_rules(business_date: date) -> list[Rule]:
         missing("event_ts_missing", F.col("raw_event_ts")),
         not_parsed("raw_event_ts", F.col("event_ts"), "event_ts"),
         missing("event_type_missing", F.col("event_type")),
-        missing("visitor_missing", F.col("visitor_id")),
         Rule("event_ts_outside_business_day", F.col("event_date") != F.lit(business_date)),
     ]
 
@@ -138,10 +137,11 @@ def build_sessions(events: DataFrame) -> DataFrame:
     """FACT_SESSIONS rows from FACT_CLICKSTREAM rows (every event of each session).
 
     Entry/exit page, device and geo come from the first/last event (ties by event_id).
+    Events without a visitor (no session_id) belong to no session.
     """
     order = F.struct("event_ts", "event_id")
     is_type = lambda kind: F.col("event_type") == kind  # noqa: E731
-    sessions = events.groupBy("session_id").agg(
+    sessions = events.filter(F.col("session_id").isNotNull()).groupBy("session_id").agg(
         F.min("session_start").alias("session_start"),
         F.max("event_ts").alias("session_end"),
         F.min_by("visitor_type", order).alias("visitor_type"),
@@ -240,7 +240,10 @@ def run(ctx: JobContext) -> RunStats:
     raw.unpersist()
 
     facts = wh.read(fact_table)
-    started = facts.filter(F.col("event_date") == day).select(F.to_date("session_start")).distinct()
+    started = (
+        facts.filter((F.col("event_date") == day) & F.col("session_start").isNotNull())
+        .select(F.to_date("session_start")).distinct()
+    )
     dates = sorted({day, *(row[0] for row in started.collect())})  # today, maybe yesterday
     span = facts.filter(F.col("event_date").between(dates[0], dates[-1] + timedelta(days=1)))
     sessions = build_sessions(span).filter(F.col("session_date").isin(dates)).cache()

@@ -83,6 +83,44 @@ def test_anonymous_visitors_are_sessionized_by_anonymous_id_and_never_merged_wit
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_events_without_a_visitor_are_kept_without_a_session_and_change_no_other(spark):
+    # The contract's clickstream has no anonymous_id: an anonymous event has no visitor id.
+    df = events(
+        spark,
+        [
+            ("n1", None, None, at(9, 0)),
+            ("n2", None, None, at(9, 1)),
+            ("c1", "C1", None, at(9, 2)),
+            ("c2", "C1", None, at(9, 20)),
+        ],
+    )
+    out = sessionize(df, 30).select("event_id", "session_start", "session_id")
+    expected = expected_sessions(
+        spark, [("c1", "customer", "C1", at(9, 2)), ("c2", "customer", "C1", at(9, 2))]
+    ).unionByName(spark.createDataFrame([("n1", None, None), ("n2", None, None)], SESSIONIZED))
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+    assert open_sessions(
+        sessionize(df.withColumn("event_ts", F.col("event_ts") + F.expr("INTERVAL 14 HOURS 50 MINUTES")), 30),
+        DAY + timedelta(days=1), 30,
+    ).select("visitor_id").collect() == [Row(visitor_id="C1")]
+    facts = fact_rows(
+        spark, [("1", "s", at(9, 2), "page_view", "/"), ("2", "s", at(9, 3), "purchase", "/c")]
+    ).unionByName(
+        fact_rows(spark, [("3", "x", at(9, 0), "page_view", "/")]).withColumns({
+            "session_id": F.lit(None).cast("long"),
+            "session_start": F.lit(None).cast("timestamp"),
+            "visitor_type": F.lit(None).cast("string"),
+            "visitor_id": F.lit(None).cast("string"),
+            "customer_id": F.lit(None).cast("string"),
+        })
+    )
+    sessions = clickstream.build_sessions(facts)
+    assert sessions.select("events", "purchased").collect() == [Row(events=2, purchased=True)]
+    funnel = clickstream.conversion_funnel(sessions)
+    assert funnel.select("sessions", "purchase_sessions").collect() == [
+        Row(sessions=1, purchase_sessions=0)]
+
+
 def test_ties_on_the_timestamp_share_a_session_and_are_ordered_by_event_id(spark):
     facts = fact_rows(
         spark,
@@ -300,7 +338,11 @@ def test_staging_rejects_with_every_reason_and_keeps_one_copy_of_a_redelivered_e
     assert_df_equality(
         staged,
         spark.createDataFrame(
-            [("ok", "customer", "mobile", "f1.json"), ("dup", "customer", "mobile", "f2.json")],
+            [
+                ("ok", "customer", "mobile", "f1.json"),
+                ("nobody", None, "mobile", "f1.json"),  # the contract's anonymous event
+                ("dup", "customer", "mobile", "f2.json"),
+            ],
             staged.schema,
         ),
         ignore_row_order=True,
@@ -311,7 +353,6 @@ def test_staging_rejects_with_every_reason_and_keeps_one_copy_of_a_redelivered_e
     )
     expected = spark.createDataFrame(
         [
-            ("nobody", ["visitor_missing"]),
             ("late", ["event_ts_outside_business_day"]),
             ("dup", ["duplicate_event_id"]),
             (None, ["event_id_missing", "event_ts_invalid", "event_type_missing"]),
