@@ -99,10 +99,10 @@ def test_events_without_a_visitor_are_kept_without_a_session_and_change_no_other
         spark, [("c1", "customer", "C1", at(9, 2)), ("c2", "customer", "C1", at(9, 2))]
     ).unionByName(spark.createDataFrame([("n1", None, None), ("n2", None, None)], SESSIONIZED))
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
-    assert open_sessions(
-        sessionize(df.withColumn("event_ts", F.col("event_ts") + F.expr("INTERVAL 14 HOURS 50 MINUTES")), 30),
-        DAY + timedelta(days=1), 30,
-    ).select("visitor_id").collect() == [Row(visitor_id="C1")]
+    late = F.col("event_ts") + F.expr("INTERVAL 14 HOURS 50 MINUTES")  # 23:50 onwards
+    before_midnight = df.withColumn("event_ts", late)
+    carry = open_sessions(sessionize(before_midnight, 30), DAY + timedelta(days=1), 30)
+    assert carry.select("visitor_id").collect() == [Row(visitor_id="C1")]
     facts = fact_rows(
         spark, [("1", "s", at(9, 2), "page_view", "/"), ("2", "s", at(9, 3), "purchase", "/c")]
     ).unionByName(
