@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -139,9 +140,11 @@ def recover_directory(spark: SparkSession, directory: str) -> None:
     """
     fs = _FileSystem(spark, directory)
     folder = fs.qualify(directory)
+    # Exactly this folder's leftovers: ".13.5.replaced-<id>" belongs to "13.5", not "13".
+    ours = re.compile(rf"\.{re.escape(folder.getName())}\.(compacting|replaced)-\w+")
     for status in fs.list(folder.getParent()):
         name = status.getPath().getName()
-        if not name.startswith(f".{folder.getName()}."):
+        if not ours.fullmatch(name):
             continue
         if ".compacting-" in name:
             fs.delete(status.getPath())

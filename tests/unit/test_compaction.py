@@ -131,6 +131,18 @@ def test_recovery_keeps_files_that_landed_during_the_swap(spark, tmp_path):
     assert siblings(folder) == [] and not (folder / "_compacted_sources.txt").exists()
 
 
+def test_recovery_leaves_alone_a_sibling_whose_name_only_starts_the_same(spark, tmp_path):
+    folder = tmp_path / "13"
+    write_json_files(folder, files=2, lines_per_file=1)
+    other = tmp_path / ".13.5.replaced-abc"  # folder "13.5" died between its renames
+    write_json_files(other, files=1, lines_per_file=1)
+    recover_directory(spark, str(folder))
+    assert data_files(folder) == ["events_000.json", "events_001.json"]
+    assert data_files(other) == ["events_000.json"]
+    recover_directory(spark, str(tmp_path / "13.5"))
+    assert data_files(tmp_path / "13.5") == ["events_000.json"]
+
+
 def test_optimize_and_vacuum_a_delta_table(spark, tmp_path):
     path = str(tmp_path / "fact")
     rows = spark.range(40).select(
