@@ -60,7 +60,11 @@ class DeltaWarehouse(Warehouse):
         return self.spark.read.format("delta").load(self.location(table))
 
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = ()) -> WriteResult:
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        # Static: the whole table is replaced even when the session default is dynamic.
+        writer = (
+            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            .option("partitionOverwriteMode", "static")
+        )
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(self.location(table))

@@ -48,3 +48,12 @@ def test_newer_or_equal_condition_is_lexicographic():
     assert newer_or_equal_condition(["ts", "f"]) == (
         "(s.`ts` > t.`ts`) OR (s.`ts` = t.`ts` AND s.`f` >= t.`f`)"
     )
+
+
+def test_overwrite_replaces_a_whole_partitioned_table_on_rerun(spark, warehouse):
+    d1, d2 = date(2024, 1, 1), date(2024, 1, 2)
+    first = spark.createDataFrame([("a", 1, "x", d1), ("b", 1, "y", d2)], SCHEMA)
+    warehouse.overwrite(first, "S.W", partition_by=["day"])
+    again = spark.createDataFrame([("c", 2, "z", d1)], SCHEMA)
+    warehouse.overwrite(again, "S.W", partition_by=["day"])  # session default is dynamic mode
+    assert_df_equality(warehouse.read("S.W"), again, ignore_row_order=True, ignore_nullable=True)
