@@ -113,7 +113,7 @@ def open_sessions(
     since = midnight - F.expr(f"INTERVAL {int(gap_minutes)} MINUTES")
     return (
         previous_day_events.filter(
-            (F.col(ts) >= since) & (F.col(ts) < midnight) & F.col("session_id").isNotNull()
+            (F.col(ts) >= since) & (F.col(ts) < midnight) & F.col("visitor_id").isNotNull()
         )
         .groupBy(*VISITOR)
         .agg(
