@@ -2,12 +2,14 @@
 
 Path-based tables (no metastore needed), so the same code runs on a laptop, S3 and GCS.
 Each write is one Delta commit, so readers see the whole write or none of it, and the
-row counts reported come from the commit's own operation metrics (no extra count).
+row counts reported come from the commit's own operation metrics (no extra count, except
+for an empty ``overwrite_partitions`` batch, whose commit does not count the rows removed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -89,7 +91,17 @@ class DeltaWarehouse(Warehouse):
             .option("replaceWhere", predicate)
             .save(self.location(table))
         )
-        return self._last_commit(table)
+        version, metrics = self._last_commit_metrics(table)
+        result = _write_result(table, metrics)
+        if "numDeletedRows" not in metrics and int(metrics.get("numRemovedFiles") or 0):
+            # Delta counts the rows it replaced only when it writes some: an empty batch
+            # still empties the partitions, so count what they held (from file statistics).
+            before = (
+                self.spark.read.format("delta").option("versionAsOf", version - 1)
+                .load(self.location(table)).filter(predicate)
+            )
+            result = replace(result, rows_deleted=before.count())
+        return result
 
     def merge(
         self,
@@ -143,24 +155,34 @@ class DeltaWarehouse(Warehouse):
         return self._last_commit(table)
 
     def _last_commit(self, table: str) -> WriteResult:
-        metrics = (
+        return _write_result(table, self._last_commit_metrics(table)[1])
+
+    def _last_commit_metrics(self, table: str) -> tuple[int, dict[str, str]]:
+        """The table's latest version and its commit's operation metrics."""
+        last = (
             DeltaTable.forPath(self.spark, self.location(table))
             .history(1)
-            .select("operationMetrics")
-            .first()[0]
-            or {}
+            .select("version", "operationMetrics")
+            .first()
         )
-        def metric(*names: str) -> int:
-            return sum(int(metrics.get(name, 0) or 0) for name in names)
-        if "numTargetRowsInserted" in metrics:  # MERGE
-            return WriteResult(
-                table,
-                rows_inserted=metric("numTargetRowsInserted"),
-                rows_updated=metric("numTargetRowsUpdated"),
-                rows_deleted=metric("numTargetRowsDeleted"),
-            )
+        return last["version"], last["operationMetrics"] or {}
+
+
+def _write_result(table: str, metrics: dict[str, str]) -> WriteResult:
+    """Rows inserted, updated and deleted, from a Delta commit's operation metrics."""
+
+    def metric(*names: str) -> int:
+        return sum(int(metrics.get(name, 0) or 0) for name in names)
+
+    if "numTargetRowsInserted" in metrics:  # MERGE
         return WriteResult(
             table,
-            rows_inserted=metric("numOutputRows"),
-            rows_deleted=metric("numDeletedRows", "numRemovedRows"),
+            rows_inserted=metric("numTargetRowsInserted"),
+            rows_updated=metric("numTargetRowsUpdated"),
+            rows_deleted=metric("numTargetRowsDeleted"),
         )
+    return WriteResult(
+        table,
+        rows_inserted=metric("numOutputRows"),
+        rows_deleted=metric("numDeletedRows", "numRemovedRows"),
+    )

@@ -54,6 +54,16 @@ def test_overwrite_partitions_replaces_only_the_given_values(spark, any_warehous
     assert_table(any_warehouse, "S.T", expected, ROWS)
 
 
+def test_overwrite_partitions_with_no_rows_empties_them_and_counts_it(spark, any_warehouse):
+    first = spark.createDataFrame([("a", 1, "x", D1), ("b", 1, "y", D1), ("c", 1, "z", D2)], ROWS)
+    any_warehouse.overwrite_partitions(first, "S.T", "day", [D1, D2], ["day"])
+    result = any_warehouse.overwrite_partitions(
+        spark.createDataFrame([], ROWS), "S.T", "day", [D1], ["day"]
+    )
+    assert result == WriteResult("S.T", rows_inserted=0, rows_deleted=2)
+    assert_table(any_warehouse, "S.T", [("c", 1, "z", D2)], ROWS)
+
+
 def test_overwrite_partitions_refuses_rows_outside_the_values(spark, any_warehouse):
     first = spark.createDataFrame([("a", 1, "x", D1)], ROWS)
     any_warehouse.overwrite_partitions(first, "S.T", "day", [D1])
