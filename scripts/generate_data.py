@@ -187,6 +187,9 @@ SUPPLIERS: tuple[str, ...] = ("Globalsource Ltd", "Pacific Traders", "Nordic Sup
 
 CLICK_EVENTS_PER_FILE = 15
 CLICK_ANONYMOUS_SHARE = 0.30
+#: One anonymous visitor in this many sends no anonymous_id either (tracking blocked): the
+#: contract's clickstream has only a nullable customer_id.
+CLICK_UNTRACKED_EVERY = 4
 CLICK_SECOND_SESSION_SHARE = 0.20
 DEVICES: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("mobile", ("iOS", "Android"), 0.55), ("desktop", ("Windows", "macOS", "Linux"), 0.35),
@@ -1190,7 +1193,7 @@ def write_stores_day(out: Path, world: World, d: int) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Visitor:
-    """A browsing identity: a known customer or an anonymous device (``anonymous_id``)."""
+    """A browsing identity: a known customer, an anonymous device (``anonymous_id``) or neither."""
 
     customer_id: str | None
     anonymous_id: str | None
@@ -1199,13 +1202,16 @@ class Visitor:
 
 
 def _visitor(rng: np.random.Generator, customers: list[Customer]) -> Visitor:
-    """A random visitor; ~30 % anonymous, device and geo stable for the day."""
+    """A random visitor; ~30 % anonymous (a quarter of them without an anonymous_id), device
+    and geo stable for the day."""
     kind, oses, _ = DEVICES[int(rng.choice(len(DEVICES), p=_weights([x[2] for x in DEVICES])))]
     device = {"type": kind, "os": _pick(rng, oses)}
     if rng.random() < CLICK_ANONYMOUS_SHARE:
         city, _, country, _ = _pick(rng, LOCATIONS)
-        return Visitor(None, f"anon-{int(rng.integers(0, 2**48)):012x}", device,
-                       {"country": country, "city": city})
+        device_id = int(rng.integers(0, 2**48))
+        # Decided by the id already drawn, not a new draw: every other value stays the same.
+        anonymous_id = None if device_id % CLICK_UNTRACKED_EVERY == 0 else f"anon-{device_id:012x}"
+        return Visitor(None, anonymous_id, device, {"country": country, "city": city})
     c = _pick(rng, customers)
     return Visitor(c.customer_id, None, device, {"country": c.country, "city": c.city})
 
@@ -1317,6 +1323,8 @@ def write_clickstream_day(out: Path, seed: int, world: World, d: int) -> dict[st
     types = Counter(rec["event_type"] for _, rec in events)
     return {"events": len(events), "files": n_files, "hours": len(by_hour), "visitors": visitors,
             "anonymous_events": sum(1 for _, r in events if r["customer_id"] is None),
+            "untracked_events": sum(1 for _, r in events
+                                    if r["customer_id"] is None and "anonymous_id" not in r),
             "event_types": dict(sorted(types.items()))}
 
 

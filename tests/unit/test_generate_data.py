@@ -361,6 +361,7 @@ def test_stores_list_lands_on_day_one_and_day_three(landing: tuple[Path, dict]) 
 
 def test_clickstream_has_many_small_files_of_sessions(landing: tuple[Path, dict]) -> None:
     root, manifest = landing
+    untracked_days = 0
     for day in DAY_KEYS:
         files = sorted((root / "clickstream").glob(f"{day.replace('-', '/')}/*/*.json"))
         entry = manifest["days"][day]["clickstream"]
@@ -372,11 +373,15 @@ def test_clickstream_has_many_small_files_of_sessions(landing: tuple[Path, dict]
                 assert event["event_ts"].endswith("Z") and ts.date().isoformat() == day
                 assert f"{ts.hour:02d}" == path.parent.name
                 assert set(event["device"]) == {"type", "os"} and set(event["geo"]) == {"country", "city"}
-                assert (event["customer_id"] is None) == ("anonymous_id" in event)
+                assert not (event["customer_id"] and "anonymous_id" in event)
                 events.append(event)
         assert len(events) == entry["events"] and len({e["event_id"] for e in events}) == len(events)
+        untracked = [e for e in events if e["customer_id"] is None and "anonymous_id" not in e]
+        assert len(untracked) == entry["untracked_events"]
+        untracked_days += bool(untracked)
         types = Counter(e["event_type"] for e in events)
         assert types["page_view"] > types["add_to_cart"] > types["purchase"] > 0
+    assert untracked_days > 0  # the contract's anonymous events: no visitor id at all
 
 
 def test_inventory_cdc_arrives_out_of_order_and_twice(landing: tuple[Path, dict]) -> None:
