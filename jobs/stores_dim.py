@@ -28,7 +28,7 @@ RAW_COLUMNS = tuple(field.name for field in STORES_SCHEMA.fields)
 
 
 def transform(raw: DataFrame, business_date: date) -> tuple[StagedBatch, DataFrame]:
-    """Stage a stores file and derive DIM_STORE rows (one per store_id).
+    """Stage a stores file and derive DIM_STORE rows (one per store_id, chosen deterministically).
 
     Returns:
         (staged batch for STG_STORES / REJECTED_STORES, DIM_STORE rows without the unknown member)
@@ -47,7 +47,10 @@ def transform(raw: DataFrame, business_date: date) -> tuple[StagedBatch, DataFra
         F.col("opened").alias("opened_date"), "source_file",
         F.lit(business_date).alias("business_date"),
     )
-    members = dedupe_latest(staged, ["store_id"], ["source_file"]).select(
+    # A store listed twice in one file (a full list should not do that): every copy is
+    # staged, and the member is the copy with the greatest attributes, the same on a rerun.
+    latest_first = ["source_file", "store_name", "city", "region", "country", "opened_date"]
+    members = dedupe_latest(staged, ["store_id"], latest_first).select(
         surrogate_key("store_id").alias("store_key"),
         "store_id", "store_name", "city", "region", "country", "opened_date",
         F.col("business_date").alias("source_date"),
