@@ -304,7 +304,7 @@ def _record_run(
     row = (
         ctx.run_id, job_name, ctx.run_date, ctx.config.env, "FAILED" if error else "SUCCEEDED",
         stats.rows_in, stats.rows_out, stats.rows_rejected, dict(stats.tables),
-        started.replace(tzinfo=None), round(duration, 3), error,
+        started, round(duration, 3), error,  # aware: the same instant in any driver zone
     )
     frame = ctx.spark.createDataFrame([row], RUN_LOG_SCHEMA)
     try:

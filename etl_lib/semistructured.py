@@ -447,7 +447,7 @@ def report_landing_drift(
     if quality.enabled:
         outcomes = TableOutcomes(
             ctx.table(staged_table or f"stg_{dataset}"), "landing", None, [drift_outcome(found)])
-        run_time = datetime.now(timezone.utc).replace(tzinfo=None)
+        run_time = datetime.now(timezone.utc)
         frame = metrics_frame(ctx.spark, [outcomes], ctx.run_id, ctx.run_date, run_time)
         write_metrics(ctx.warehouse, ctx.table(quality.metrics_table), frame)
     return found

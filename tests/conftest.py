@@ -55,6 +55,22 @@ def _release_cached_state():
 
 
 @pytest.fixture
+def driver_in_new_york():
+    """The Python driver's local time zone set to New York (the JVM's session stays UTC)."""
+    import time
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+@pytest.fixture
 def warehouse(spark, tmp_path):
     """A Delta warehouse in a fresh directory for one test."""
     from etl_lib.io.delta import DeltaWarehouse

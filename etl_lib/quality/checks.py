@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StringType
+from pyspark.sql.types import DataType, StringType, TimestampType
 
 from etl_lib.quality.outcome import CheckOutcome, judge
 from etl_lib.quality.rules import (
@@ -50,10 +50,17 @@ OUTLIER_COLUMNS = ("group_rows", "group_median", "group_spread", "outlier_score"
 def profile(df: DataFrame, latest_of: Sequence[str] = ()) -> dict[str, object]:
     """Row count and the max of each ``latest_of`` column, in one aggregation pass.
 
-    Returns ``{"rows": n, "<column>": max, ...}``.
+    Returns ``{"rows": n, "<column>": max, ...}``; a timestamp's max comes back as its date
+    in the session time zone (UTC). Collected as a timestamp, PySpark would give a naive
+    datetime in the driver's local zone, a day off near midnight on a non-UTC driver.
     """
+
+    def latest(column: str) -> Column:
+        value = F.max(F.col(column))
+        return F.to_date(value) if isinstance(df.schema[column].dataType, TimestampType) else value
+
     aggregates = [F.count(F.lit(1)).alias("rows")]
-    aggregates += [F.max(F.col(c)).alias(f"max_{i}") for i, c in enumerate(latest_of)]
+    aggregates += [latest(c).alias(f"max_{i}") for i, c in enumerate(latest_of)]
     row = df.agg(*aggregates).first()
     values: dict[str, object] = {"rows": int(row["rows"])}
     values.update({c: row[f"max_{i}"] for i, c in enumerate(latest_of)})
@@ -270,39 +277,51 @@ def outliers(rule: Outliers, flagged: int) -> CheckOutcome:
 
 
 def landing_balance(
-    rule: LandingBalance, landing: DataFrame, staged: DataFrame, rejected: DataFrame
+    rule: LandingBalance,
+    landing: DataFrame,
+    staged: DataFrame,
+    rejected: DataFrame,
+    staged_any_day: DataFrame | None = None,
 ) -> CheckOutcome:
     """Landing lines = staged + rejected + superseded, by line ``keys``.
 
     ``landing``: the day's raw lines (key columns as text); ``staged`` / ``rejected``: the
     day's rows as written (REJECTED rows carry the raw line as JSON in ``record``).
     Superseded lines are the landing lines of a staged key beyond the staged one, less
-    the rejected lines of that key. error_count = lines in no place (or rejected rows
-    that came from no landing line).
+    the rejected lines of that key. The winner of a key can be staged on another day (a
+    later day's correction, or a line this day sent again in an older version): when the
+    day's rows alone do not balance and ``staged_any_day`` (the staged table, every day)
+    is given, the keys are looked up there too. error_count = lines in no place (or
+    rejected rows that came from no landing line).
     """
     types = {c: staged.schema[c].dataType for c in rule.keys}
-    staged_keys = staged.select(*[F.col(c).alias(c) for c in rule.keys]).distinct()
-    hits = staged_keys.withColumn("_hit", F.lit(1))
-
-    def counted(frame: DataFrame, key_of) -> tuple[int, int]:
-        keyed = frame.select(*[_as_key(key_of(c), types[c]).alias(c) for c in rule.keys])
-        row = keyed.join(hits, list(rule.keys), "left").agg(
-            F.count(F.lit(1)).alias("all"), F.count("_hit").alias("staged_key")
-        ).first()
-        return int(row["all"]), int(row["staged_key"])
-
-    lines, lines_of_staged = counted(landing, F.col)
-    rejected_rows, rejected_of_staged = counted(
-        rejected, lambda c: F.get_json_object(F.col("record"), f"$.{c}")
-    )
     staged_rows = staged.count()
-    superseded = lines_of_staged - rejected_of_staged - staged_rows
-    unaccounted = lines - staged_rows - rejected_rows - superseded
-    return judge(
-        rule, abs(unaccounted),
-        f"landing {lines} = staged {staged_rows} + rejected {rejected_rows} + superseded "
-        f"{superseded}" + (f" + {unaccounted} unaccounted" if unaccounted else ""),
-    )
+
+    def balance(staged_keys: DataFrame) -> tuple[int, str]:
+        hits = staged_keys.select(*rule.keys).distinct().withColumn("_hit", F.lit(1))
+
+        def counted(frame: DataFrame, key_of) -> tuple[int, int]:
+            keyed = frame.select(*[_as_key(key_of(c), types[c]).alias(c) for c in rule.keys])
+            row = keyed.join(hits, list(rule.keys), "left").agg(
+                F.count(F.lit(1)).alias("all"), F.count("_hit").alias("staged_key")
+            ).first()
+            return int(row["all"]), int(row["staged_key"])
+
+        lines, lines_of_staged = counted(landing, F.col)
+        rejected_rows, rejected_of_staged = counted(
+            rejected, lambda c: F.get_json_object(F.col("record"), f"$.{c}")
+        )
+        superseded = lines_of_staged - rejected_of_staged - staged_rows
+        unaccounted = lines - staged_rows - rejected_rows - superseded
+        return unaccounted, (
+            f"landing {lines} = staged {staged_rows} + rejected {rejected_rows} + superseded "
+            f"{superseded}" + (f" + {unaccounted} unaccounted" if unaccounted else "")
+        )
+
+    unaccounted, details = balance(staged)
+    if unaccounted and staged_any_day is not None:
+        unaccounted, details = balance(staged_any_day)
+    return judge(rule, abs(unaccounted), details)
 
 
 def _as_key(text: Column, data_type: DataType) -> Column:

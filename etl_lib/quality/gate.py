@@ -116,9 +116,11 @@ class QualityGate:
         for rule in balances:
             _require_columns(_at(table, rule), "the landing frame", rule.keys, landing.columns)
             on_day = F.col(rule.date_column) == F.lit(self.run_date)
-            staged = self.warehouse.read(physical).where(on_day)
+            staged_any_day = self.warehouse.read(physical)
             rejected = self.warehouse.read(self.config.table(rule.rejected)).where(on_day)
-            outcomes.append(checks.landing_balance(rule, landing, staged, rejected))
+            outcomes.append(checks.landing_balance(
+                rule, landing, staged_any_day.where(on_day), rejected, staged_any_day
+            ))
         results = [TableOutcomes(physical, self._layer(physical, rules), None, outcomes)]
         self._record(results)
         return results
@@ -238,7 +240,7 @@ class QualityGate:
         """Merge the QUALITY_METRICS rows not written yet (all of them in one write)."""
         if not self._unwritten:
             return
-        run_time = datetime.now(timezone.utc).replace(tzinfo=None)
+        run_time = datetime.now(timezone.utc)  # aware: stored as this instant in any driver zone
         frame = metrics_frame(self.spark, self._unwritten, self.run_id, self.run_date, run_time)
         write_metrics(self.warehouse, self.config.table(self.settings.metrics_table), frame)
         self._unwritten = []

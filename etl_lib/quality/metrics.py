@@ -56,7 +56,7 @@ def metrics_frame(
     run_date: date,
     run_time: datetime,
 ) -> DataFrame:
-    """QUALITY_METRICS rows for ``results`` (``run_time`` is naive UTC)."""
+    """QUALITY_METRICS rows for ``results`` (``run_time``: a time-zone-aware datetime)."""
     rows = [
         (run_id, run_date, run_time, r.layer, r.table, o.check_name, o.check_type, o.severity,
          o.status, o.error_count, r.rows_checked, o.details)

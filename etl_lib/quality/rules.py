@@ -264,7 +264,8 @@ class Outliers(_Rule):
 
 
 class LandingBalance(_Rule):
-    """Every landing line of the run date is staged, rejected, or superseded by a later version.
+    """Every landing line of the run date is staged, rejected, or superseded by the version of
+    its key that won (staged on this day or another).
 
     Run after the staging writes (``ctx.reconcile_landing``): landing lines = staged +
     ``rejected`` + superseded, counted from the written tables by line ``keys``.

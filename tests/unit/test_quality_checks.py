@@ -220,6 +220,40 @@ def test_landing_balance_accounts_for_every_landing_line(spark):
     assert "1 unaccounted" in lost.details
 
 
+def test_landing_balance_finds_lines_superseded_by_a_row_staged_on_another_day(spark):
+    rule = LandingBalance(check="landing_balance", rejected="rejected_sales",
+                          keys=["transaction_id", "line_number"])
+    no_rejections = spark.createDataFrame([], REJECTED_SCHEMA)
+    # STG_SALES holds one row per key: T1/1 was corrected on the 16th (that row moved to
+    # the 16th); T9/1 is another day's line.
+    staged_any_day = spark.createDataFrame(
+        [("T1", 1, date(2024, 1, 16)), ("T2", 1, date(2024, 1, 15)), ("T9", 1, date(2024, 1, 14))],
+        "transaction_id string, line_number int, business_date date",
+    )
+    staged_15th = staged_any_day.where("business_date = '2024-01-15'")
+    rerun_15th = spark.createDataFrame([("T1", "1"), ("T2", "1")], LANDING_SCHEMA)
+
+    alone = checks.landing_balance(rule, rerun_15th, staged_15th, no_rejections)
+    assert status(alone) == ("FAIL", 1)
+    outcome = checks.landing_balance(rule, rerun_15th, staged_15th, no_rejections, staged_any_day)
+    assert status(outcome) == ("PASS", 0)
+    assert outcome.details == "landing 2 = staged 1 + rejected 0 + superseded 1"
+    lost = spark.createDataFrame([("T1", "1"), ("T2", "1"), ("T3", "1")], LANDING_SCHEMA)
+    still_lost = checks.landing_balance(rule, lost, staged_15th, no_rejections, staged_any_day)
+    assert status(still_lost) == ("FAIL", 1)
+
+
+def test_freshness_takes_a_timestamps_day_in_utc_whatever_the_driver_zone(
+    spark, driver_in_new_york
+):
+    # 02:00 UTC on the run date is still the day before in New York.
+    frame = spark.sql("SELECT TIMESTAMP'2024-01-16 02:00:00' AS ts")
+    latest = checks.profile(frame, ["ts"])["ts"]
+    assert latest == date(2024, 1, 16)
+    rule = Freshness(check="freshness", column="ts", max_age_days=0, severity="warn")
+    assert status(checks.freshness(rule, latest, RUN_DATE)) == ("PASS", 0)
+
+
 # ------------------------------------------------------------------ history
 
 

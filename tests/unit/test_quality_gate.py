@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from etl_lib.config import ConfigError
 from etl_lib.job import RUN_LOG_SCHEMA
@@ -128,6 +130,21 @@ def test_landing_balance_reads_the_written_tables(spark, warehouse, test_config)
     with pytest.raises(QualityGateFailed, match="STAGING.T_ORDERS.landing_balance"):
         lost_line = spark.createDataFrame([("7",)], "id string")
         subject.reconcile_landing("orders", landing.union(lost_line))
+    # A line whose key won on another day (a correction, or an older version sent again).
+    resent = landing.union(spark.createDataFrame([("9",)], "id string"))
+    other_day = subject.reconcile_landing("orders", resent)
+    assert other_day[0].outcomes[0].details == "landing 5 = staged 2 + rejected 1 + superseded 2"
+
+
+def test_metrics_record_the_run_time_instant_whatever_the_driver_zone(
+    spark, warehouse, test_config, driver_in_new_york
+):
+    rules = {"orders": {"rules": [{"check": "not_null", "columns": ["id"]}]}}
+    before = time.time()
+    gate(test_config, warehouse, spark, rules).run({"orders": orders(spark, [(1, "S1", 1.0, DAY)])})
+    stored = warehouse.read(test_config.table("quality_metrics")).select(
+        F.unix_timestamp("run_time")).first()[0]
+    assert before - 1 <= stored <= time.time() + 1
 
 
 def test_a_rule_on_a_missing_column_says_which(spark, warehouse, test_config):
