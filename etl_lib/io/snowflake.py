@@ -223,6 +223,8 @@ class SnowflakeWarehouse(Warehouse):
 
         Creates ``target`` first when it is missing, from ``target_schema`` (default: the
         batch's schema); with the default, also checks the batch fits an existing target.
+        If the write fails, a target created here is dropped again: as on Delta, a failed
+        first write leaves no table.
         """
         with self.transport.session() as session:
             created = self._create_if_missing(session, target, target_schema or df.schema)
@@ -230,10 +232,14 @@ class SnowflakeWarehouse(Warehouse):
                 self._check_columns(session, target, df)
             staging = target.sibling(f"STG_{uuid.uuid4().hex[:12].upper()}")
             columns = sql.columns_of(df.schema)
-            session.run(sql.create_table(staging, columns, transient=True, if_not_exists=False))
             try:
+                session.run(sql.create_table(staging, columns, transient=True, if_not_exists=False))
                 self.transport.load(df, staging)
                 yield StagedBatch(session, target, staging, [name for name, _ in columns], created)
+            except BaseException:
+                if created:
+                    self._drop_quietly(session, target)
+                raise
             finally:
                 self._drop_quietly(session, staging)
 
@@ -279,11 +285,11 @@ class SnowflakeWarehouse(Warehouse):
             )
 
     @staticmethod
-    def _drop_quietly(session: SqlSession, staging: Table) -> None:
+    def _drop_quietly(session: SqlSession, table: Table) -> None:
         try:
-            session.run(sql.drop_table(staging))
+            session.run(sql.drop_table(table))
         except Exception as exc:  # never hide the error that got us here
-            log.warning("could not drop staging table %s: %s", staging, exc)
+            log.warning("could not drop table %s: %s", table, exc)
 
 
 @dataclass(frozen=True)

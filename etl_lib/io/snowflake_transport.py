@@ -208,6 +208,7 @@ def _spark_value(value: Any, kind: T.DataType) -> Any:
 def _to_pandas(df: DataFrame) -> Any:
     """``df`` as pandas with exact types (no float ints, UTC timestamps, nested via JSON)."""
     import pandas as pd
+    import pyarrow as pa
 
     fields = df.schema.fields
     shaped = df.select(*[_portable(f) for f in fields])
@@ -219,7 +220,14 @@ def _to_pandas(df: DataFrame) -> Any:
         if isinstance(kind, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
             series = pd.array(values, dtype="Int64")
         elif isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
-            series = pd.to_datetime(pd.Series(values, dtype="object"), format="ISO8601")
+            # Microseconds, as Spark and Snowflake keep them: pandas' default nanoseconds end
+            # in 2262, before 9999-12-31, the usual open end of a validity period.
+            parsed = [None if v is None else dt.datetime.fromisoformat(v) for v in values]
+            series = pd.Series(parsed, dtype="datetime64[us]")
+        elif isinstance(kind, (T.FloatType, T.DoubleType)):
+            # Arrow-backed, so NaN stays a number and only None is null.
+            series = pd.Series(pa.array(values, pa.float64(), from_pandas=False),
+                               dtype=pd.ArrowDtype(pa.float64()))
         elif isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
             parsed = [None if v is None else json.loads(v) for v in values]
             series = pd.Series(parsed, dtype="object")

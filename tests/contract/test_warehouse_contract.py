@@ -9,6 +9,7 @@ late batch, with deletes, late events, tombstones and replays.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 
 import pytest
@@ -62,6 +63,28 @@ def test_overwrite_partitions_with_no_rows_empties_them_and_counts_it(spark, any
     )
     assert result == WriteResult("S.T", rows_inserted=0, rows_deleted=2)
     assert_table(any_warehouse, "S.T", [("c", 1, "z", D2)], ROWS)
+
+
+def test_a_failed_first_write_leaves_no_table(spark, any_warehouse):
+    broken = F.when(F.col("id") >= 0, F.raise_error(F.lit("boom"))).otherwise(F.lit("x"))
+    batch = spark.range(2).select(F.col("id").alias("k"), broken.alias("v"))
+    with pytest.raises(Exception, match="boom"):
+        any_warehouse.merge(batch, "S.FAILED", ["k"])
+    assert not any_warehouse.exists("S.FAILED")
+    null_key = spark.createDataFrame([(None, "Ann", "Lyon", "INSERT", 1)], DLT_SCHEMA)
+    with pytest.raises(Exception, match="(?i)null"):
+        any_warehouse.apply_changes(null_key, "CURATED.NULL_KEY", dlt_spec(1))
+    assert not any_warehouse.exists("CURATED.NULL_KEY")
+
+
+def test_far_timestamps_and_nan_round_trip(spark, any_warehouse):
+    # 9999-12-31 is past pandas' nanosecond range; NaN is a value, not a null.
+    rows = [("open_end", datetime(9999, 12, 31), float("nan")),
+            ("y2300", datetime(2300, 1, 1, 0, 0, 0, 123456), None)]
+    any_warehouse.overwrite(spark.createDataFrame(rows, "k string, t timestamp, x double"), "S.FAR")
+    got = {r["k"]: (r["t"], r["x"]) for r in any_warehouse.read("S.FAR").collect()}
+    assert got["y2300"] == (datetime(2300, 1, 1, 0, 0, 0, 123456), None)
+    assert got["open_end"][0] == datetime(9999, 12, 31) and math.isnan(got["open_end"][1])
 
 
 def test_overwrite_partitions_refuses_rows_outside_the_values(spark, any_warehouse):
