@@ -1,7 +1,8 @@
 """marts: CURATED.FACT_SALES + dimensions -> the ANALYTICS marts, rebuilt whole for the run date.
 
 * CUSTOMER_360: per known customer, lifetime value, orders, lines, units, first / last
-  purchase, recency, tenure, RFM scores (quintiles 1-5 over all customers, 5 = best), a
+  purchase, recency, tenure, RFM scores (1-5 over all customers, 5 = best: the fifths of
+  customers at or below the customer's value, ties scored alike), a
   churn-risk score in [0, 1] from recency and frequency, and the customer's latest
   (masked) attributes and status (``active`` or ``deleted`` upstream).
 * PRODUCT_PERFORMANCE: per product, revenue, units, orders, customers, discounts, average
@@ -102,10 +103,18 @@ def customer_360(facts: DataFrame, dim_customer: DataFrame, as_of: date) -> Data
         "tenure_days": F.datediff(today, F.to_date("first_purchase_ts")),
     })
     everyone = Window.partitionBy(F.lit(1))
+
+    def quantile_score(*worst_to_best: Column) -> Column:
+        # The share of customers at or below this one (ties included), in fifths: equal
+        # behaviour gets an equal score (ntile would split ties by customer_id), and the
+        # best customer scores 5 however few customers there are.
+        share = F.cume_dist().over(everyone.orderBy(*worst_to_best))
+        return F.ceil(share * QUANTILES).cast("int")
+
     scored = measured.withColumns({
-        "r_score": F.ntile(QUANTILES).over(everyone.orderBy(F.desc("recency_days"), "customer_id")),
-        "f_score": F.ntile(QUANTILES).over(everyone.orderBy("orders", "lines", "customer_id")),
-        "m_score": F.ntile(QUANTILES).over(everyone.orderBy("lifetime_value", "customer_id")),
+        "r_score": quantile_score(F.desc("recency_days")),
+        "f_score": quantile_score(F.col("orders"), F.col("lines")),
+        "m_score": quantile_score(F.col("lifetime_value")),
     })
     risk = (
         (QUANTILES - F.col("r_score")) * RECENCY_WEIGHT

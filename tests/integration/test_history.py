@@ -129,5 +129,10 @@ def test_marts_reconcile_with_fact_sales(pipeline):
                            ("customer_360", "product_performance", "monthly_revenue", "customer_cohorts")})
     checks = marts.reconcile(read(pipeline, "fact_sales"), built, DAYS_RUN[-1])
     assert checks and all(c.matches for c in checks), [c for c in checks if not c.matches]
-    scores = {r.r_score for r in built.customer_360.collect()}
-    assert scores == {1, 2, 3, 4, 5}
+    scores_by_recency: dict[int, set[int]] = {}
+    for r in built.customer_360.collect():
+        scores_by_recency.setdefault(r.recency_days, set()).add(r.r_score)
+    assert all(len(scores) == 1 for scores in scores_by_recency.values())  # ties scored alike
+    least_recent_first = [scores_by_recency[d].pop() for d in sorted(scores_by_recency, reverse=True)]
+    assert least_recent_first == sorted(least_recent_first) and least_recent_first[-1] == 5
+    assert len(least_recent_first) > 1 and set(least_recent_first) <= {1, 2, 3, 4, 5}

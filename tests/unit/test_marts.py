@@ -3,6 +3,8 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+from pyspark.sql import functions as F
+
 from jobs import marts
 
 AS_OF = date(2024, 2, 10)
@@ -16,7 +18,8 @@ def line(tx, n, day, customer, product, store, qty, gross, discount, net):
     return (tx, n, day, ts, customer, product, store, qty, Decimal(gross), Decimal(discount), Decimal(net))
 
 
-def build(spark):
+def inputs(spark):
+    """Facts, DIM_CUSTOMER versions, products and stores."""
     facts = spark.createDataFrame([
         line("T1", 1, date(2024, 1, 10), "C1", "P1", "S1", 2, "20", "0", "20"),
         line("T1", 2, date(2024, 1, 10), "C1", "P404", "S1", 1, "5", "0", "5"),
@@ -38,7 +41,12 @@ def build(spark):
     stores = spark.createDataFrame(
         [("S1", 21, "Boston Downtown", "East"), ("S2", 22, "Boston Plaza", "East")],
         "store_id string, store_key long, store_name string, region string")
-    return facts, marts.transform(facts, customers, products, stores, AS_OF)
+    return facts, customers, products, stores
+
+
+def build(spark):
+    facts, *dims = inputs(spark)
+    return facts, marts.transform(facts, *dims, AS_OF)
 
 
 def test_customer_360_lifetime_value_rfm_and_churn_risk(spark):
@@ -51,9 +59,19 @@ def test_customer_360_lifetime_value_rfm_and_churn_risk(spark):
         Decimal("34.00"), 2, 3, 4, Decimal("17.00"))
     assert (c1.first_purchase_ts, c1.last_purchase_ts) == (datetime(2024, 1, 10, 10), datetime(2024, 2, 5, 10))
     assert (c1.recency_days, c1.tenure_days, c2.recency_days) == (5, 31, 4)
-    assert (c1.rfm_segment, c2.rfm_segment) == ("122", "211")
-    assert (c1.churn_risk_score, c2.churn_risk_score) == (Decimal("0.90"), Decimal("0.85"))
-    assert c1.churn_risk == "high" and c1.as_of_date == AS_OF
+    # Of two customers, each is the best at something: C2 bought last, C1 more and for more.
+    assert (c1.rfm_segment, c2.rfm_segment) == ("355", "533")
+    assert (c1.churn_risk_score, c2.churn_risk_score) == (Decimal("0.30"), Decimal("0.20"))
+    assert (c1.churn_risk, c2.churn_risk) == ("medium", "low") and c1.as_of_date == AS_OF
+
+
+def test_rfm_scores_the_same_behaviour_alike_and_the_best_customer_5(spark):
+    facts, *dims = inputs(spark)
+    c2 = facts.filter("customer_id = 'C2'")
+    twins = c2.unionByName(c2.withColumns({"customer_id": F.lit("C3"), "transaction_id": F.lit("T33")}))
+    got = {r.customer_id: (r.rfm_segment, r.churn_risk_score, r.churn_risk)
+           for r in marts.transform(twins, *dims, AS_OF).customer_360.collect()}
+    assert got["C2"] == got["C3"] == ("555", Decimal("0.00"), "low")
 
 
 def test_product_monthly_and_cohort_marts(spark):
