@@ -2,8 +2,8 @@
 
 Path-based tables (no metastore needed), so the same code runs on a laptop, S3 and GCS.
 Each write is one Delta commit, so readers see the whole write or none of it, and the
-row counts reported come from the commit's own operation metrics (no extra count, except
-for an empty ``overwrite_partitions`` batch, whose commit does not count the rows removed).
+row counts reported come from the commit's own operation metrics; the rows an overwrite
+removes are counted in the version before when the commit does not count them.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class DeltaWarehouse(Warehouse):
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(self.location(table))
-        return self._last_commit(table)
+        return self._replacing_commit(table)
 
     def overwrite_partitions(
         self,
@@ -91,17 +91,7 @@ class DeltaWarehouse(Warehouse):
             .option("replaceWhere", predicate)
             .save(self.location(table))
         )
-        version, metrics = self._last_commit_metrics(table)
-        result = _write_result(table, metrics)
-        if "numDeletedRows" not in metrics and int(metrics.get("numRemovedFiles") or 0):
-            # Delta counts the rows it replaced only when it writes some: an empty batch
-            # still empties the partitions, so count what they held (from file statistics).
-            before = (
-                self.spark.read.format("delta").option("versionAsOf", version - 1)
-                .load(self.location(table)).filter(predicate)
-            )
-            result = replace(result, rows_deleted=before.count())
-        return result
+        return self._replacing_commit(table, predicate)
 
     def merge(
         self,
@@ -156,6 +146,26 @@ class DeltaWarehouse(Warehouse):
 
     def _last_commit(self, table: str) -> WriteResult:
         return _write_result(table, self._last_commit_metrics(table)[1])
+
+    def _replacing_commit(self, table: str, replaced: str | None = None) -> WriteResult:
+        """The last commit's result, for an overwrite of the rows matching ``replaced`` (all).
+
+        Delta counts the rows an overwrite removes only for a replaceWhere that writes
+        some (a full overwrite's commit lists no removed files at all): otherwise they are
+        counted in the version before (from file statistics).
+        """
+        version, metrics = self._last_commit_metrics(table)
+        result = _write_result(table, metrics)
+        removed_some = replaced is None or int(metrics.get("numRemovedFiles") or 0) > 0
+        if "numDeletedRows" not in metrics and version > 0 and removed_some:
+            before = (
+                self.spark.read.format("delta").option("versionAsOf", version - 1)
+                .load(self.location(table))
+            )
+            if replaced is not None:
+                before = before.filter(replaced)
+            result = replace(result, rows_deleted=before.count())
+        return result
 
     def _last_commit_metrics(self, table: str) -> tuple[int, dict[str, str]]:
         """The table's latest version and its commit's operation metrics."""

@@ -99,7 +99,8 @@ def test_overwrite_partitions_refuses_rows_outside_the_values(spark, any_warehou
 def test_overwrite_replaces_every_row(spark, any_warehouse):
     first = spark.createDataFrame([("a", 1, "x", D1), ("b", 1, "y", D2)], ROWS)
     any_warehouse.overwrite(first, "S.O")
-    any_warehouse.overwrite(spark.createDataFrame([("c", 2, "z", D3)], ROWS), "S.O")
+    result = any_warehouse.overwrite(spark.createDataFrame([("c", 2, "z", D3)], ROWS), "S.O")
+    assert result == WriteResult("S.O", rows_inserted=1, rows_deleted=2)
     assert_table(any_warehouse, "S.O", [("c", 2, "z", D3)], ROWS)
 
 
