@@ -295,22 +295,17 @@ def landing_balance(
     rejected rows that came from no landing line).
     """
     types = {c: staged.schema[c].dataType for c in rule.keys}
+    landing_keys = landing.select(*[_as_key(F.col(c), types[c]).alias(c) for c in rule.keys])
+    rejected_keys = rejected.select(*[
+        _as_key(F.get_json_object(F.col("record"), f"$.{c}"), types[c]).alias(c)
+        for c in rule.keys
+    ])
     staged_rows = staged.count()
 
     def balance(staged_keys: DataFrame) -> tuple[int, str]:
-        hits = staged_keys.select(*rule.keys).distinct().withColumn("_hit", F.lit(1))
-
-        def counted(frame: DataFrame, key_of) -> tuple[int, int]:
-            keyed = frame.select(*[_as_key(key_of(c), types[c]).alias(c) for c in rule.keys])
-            row = keyed.join(hits, list(rule.keys), "left").agg(
-                F.count(F.lit(1)).alias("all"), F.count("_hit").alias("staged_key")
-            ).first()
-            return int(row["all"]), int(row["staged_key"])
-
-        lines, lines_of_staged = counted(landing, F.col)
-        rejected_rows, rejected_of_staged = counted(
-            rejected, lambda c: F.get_json_object(F.col("record"), f"$.{c}")
-        )
+        hits = staged_keys.select(*rule.keys).distinct()
+        lines, lines_of_staged = _rows_and_hits(landing_keys, hits)
+        rejected_rows, rejected_of_staged = _rows_and_hits(rejected_keys, hits)
         superseded = lines_of_staged - rejected_of_staged - staged_rows
         unaccounted = lines - staged_rows - rejected_rows - superseded
         return unaccounted, (
@@ -322,6 +317,14 @@ def landing_balance(
     if unaccounted and staged_any_day is not None:
         unaccounted, details = balance(staged_any_day)
     return judge(rule, abs(unaccounted), details)
+
+
+def _rows_and_hits(keys: DataFrame, hits: DataFrame) -> tuple[int, int]:
+    """Rows of ``keys``, and how many of them have a key in ``hits`` (distinct keys)."""
+    row = keys.join(hits.withColumn("_hit", F.lit(1)), keys.columns, "left").agg(
+        F.count(F.lit(1)).alias("rows"), F.count("_hit").alias("hits")
+    ).first()
+    return int(row["rows"]), int(row["hits"])
 
 
 def _as_key(text: Column, data_type: DataType) -> Column:
