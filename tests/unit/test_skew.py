@@ -101,7 +101,8 @@ def test_salted_inner_and_left_joins_sort_by_one_hash_key(spark):
         for how in ("inner", "left"):
             joined = salted_join(left, right, ["k"], how, settings=DETECT)
             plan = joined._jdf.queryExecution().executedPlan().toString()
-            assert "SortMergeJoin [__skew_hash" in plan and "Sort [__skew_hash" in plan, plan
+            assert "SortMergeJoin [xxhash64(" in plan and "Sort [xxhash64(" in plan, plan
+            assert "Exchange hashpartitioning(xxhash64(" in plan, plan
             assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
 
 
