@@ -183,20 +183,24 @@ def build_facts(
     history: DataFrame | None,
     windows_days: Sequence[int],
 ) -> DataFrame:
-    """FACT_SALES rows: surrogate keys (unknown member -1 for misses) and derived measures."""
+    """FACT_SALES rows: surrogate keys (unknown member -1 for misses) and derived measures.
+
+    The rolling spend comes first: its window shuffles and sorts the lines by customer,
+    and the keys and measures derived after it are columns those rows need not carry.
+    """
+    with_net = staged.withColumn("net_amount", F.col("total_amount").cast("decimal(14,2)"))
+    with_spend = with_rolling_spend(with_net, history, windows_days)
     gross = F.col("quantity") * F.col("unit_price")
-    measured = staged.withColumns({
+    measured = with_spend.withColumns({
         "date_key": F.date_format("sale_date", "yyyyMMdd").cast("int"),
         "gross_amount": gross.cast("decimal(14,2)"),
-        "net_amount": F.col("total_amount").cast("decimal(14,2)"),
         "discount_pct": F.when(
             gross > 0, F.round(F.col("discount_amount") / gross * 100, 2)
         ).otherwise(F.lit(0)).cast("decimal(7,2)"),
     })
     linked = lookup_key(measured, dim_store, "store_id", "store_key")
     linked = lookup_key(linked, dim_product, "product_id", "product_key")
-    linked = member_key_at(linked, dim_customer, "customer_id", "customer_key", "transaction_ts")
-    enriched = with_rolling_spend(linked, history, windows_days)
+    enriched = member_key_at(linked, dim_customer, "customer_id", "customer_key", "transaction_ts")
     return enriched.select(
         *LINE_KEY, "sale_date", "date_key", "transaction_ts", "store_key", "product_key",
         "customer_key", "store_id", "product_id", "customer_id", "quantity", "unit_price",
