@@ -56,9 +56,10 @@ def check_rows(
 
     ``typed`` holds the parsed columns next to the raw ones plus ``_raw_record`` and
     ``_source_file`` (see :mod:`etl_lib.io.files`). :data:`REJECTION` is null on a valid
-    row; on a rejected row it is the row's REJECTED row (:data:`REJECTED_COLUMNS`, with
-    ``record``, a struct of the row as it arrived, as JSON text). One nullable column, so
-    rejected rows can travel with the valid ones (through a dedupe, into one cache).
+    row; on a rejected row it is the row's REJECTED row (:data:`REJECTED_COLUMNS`), but
+    with ``record`` still the struct of the row as it arrived: :func:`split_checked`
+    renders it as JSON. One nullable column, so rejected rows can travel with the valid
+    ones (through a dedupe, into one cache).
     """
     checked = with_reasons(typed, [unparseable(), *rules])
     rejection = F.struct(
@@ -66,7 +67,9 @@ def check_rows(
         F.col(SOURCE_FILE).alias("source_file"),
         F.col(REASONS),
         F.col(RAW_RECORD).alias("raw_record"),
-        F.to_json(record).alias("record"),
+        # Rendered by split_checked, after any shuffle: to_json has no generated code, so
+        # here it would keep the whole parse-and-check stage out of Spark's code generation.
+        record.alias("record"),
     )
     return checked.withColumn(
         REJECTION, F.when(F.size(F.col(REASONS)) > 0, rejection)
@@ -82,7 +85,10 @@ def split_checked(checked: DataFrame) -> StagedBatch:
     """Split :func:`check_rows`' output (or any frame still carrying :data:`REJECTION`)."""
     return StagedBatch(
         valid=checked.filter(~is_rejected()).drop(REJECTION),
-        rejected=checked.filter(is_rejected()).select(f"{REJECTION}.*"),
+        rejected=checked.filter(is_rejected()).select(
+            *[F.col(f"{REJECTION}.{c}") for c in REJECTED_COLUMNS if c != "record"],
+            F.to_json(f"{REJECTION}.record").alias("record"),
+        ),
         checked=checked,
     )
 

@@ -120,6 +120,28 @@ def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims
         spark.conf.set("spark.sql.adaptive.enabled", "true")
 
 
+def test_parse_and_check_before_the_dedupe_shuffle_is_all_generated_code(spark, dims, tmp_path):
+    # An expression without generated code (to_json was one) takes its whole operator out
+    # of whole-stage code generation: every row of the day was copied out of the pipeline.
+    folder = tmp_path / "sales/2024/01"
+    folder.mkdir(parents=True)
+    (folder / "sales_20240115.csv").write_text(
+        "\n".join(",".join(row) for row in (COLUMNS, line(), line(tid="Q", qty="0"))) + "\n")
+    store, product, customer = dims
+    out = sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
+                                 store, product, customer, None, DAY)
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        plan = out.checked._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", "true")
+    below_shuffle = plan[plan.index("Exchange hashpartitioning"):].splitlines()[1:]
+    operators = [op for op in below_shuffle if "Project [" in op or "Filter " in op]
+    assert operators and all("*(" in op for op in operators), plan
+    assert reasons(out) == {("Q", ("quantity_not_positive",))}
+    assert out.rejected.first().record.startswith('{"transaction_id":"Q"')
+
+
 def test_zone_offsets_become_utc_and_blank_discount_means_zero(spark, dims):
     out = run_transform(spark, dims, [line(ts="2024-01-15T12:22:03+02:00", disc="")])
     row = out.staged.first()
