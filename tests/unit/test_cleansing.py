@@ -2,6 +2,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, IntegerType, StringType, StructField, StructType, TimestampType
 
@@ -16,21 +18,25 @@ def test_parse_timestamp_accepts_every_contract_format_and_nothing_else(spark):
         ("not-a-date",), ("2024-13-45 99:00:00",), ("2024-02-30 10:00:00",), ("2024-01-15",),
         ("2024-01-15T10",), ("2024-01-15 10:22",), ("2024-01-15T10:22:03.1234567",),
         ("2024-01-15T10:22:03+0200",), ("2024-01-15T10:22:03 UTC",), (None,),
+        ("2024-01-15T10:22:03\n",),  # a Java regex's $ would match before a final line break
     ]
     df = spark.createDataFrame(texts, "raw string").select(parse_timestamp(F.col("raw")).alias("ts"))
     expected = [datetime(2024, 1, 15, 10, 22, 3)] * 5 + [
         datetime(2024, 1, 15, 10, 22, 3, 500000), datetime(2024, 1, 15, 10, 22),
         datetime(2024, 1, 15, 10, 22)]
-    assert [r.ts for r in df.collect()] == expected + [None] * 10
+    assert [r.ts for r in df.collect()] == expected + [None] * 11
 
 
 def test_parse_int_and_decimal_refuse_what_is_not_a_number(spark):
     df = spark.createDataFrame(
-        [("3", "12.50"), ("-2", "-0.5"), ("1.5", "abc"), ("", "1e3"), (" 7 ", " 4 ")], "i string, d string"
+        [("3", "12.50"), ("-2", "-0.5"), ("1.5", "abc"), ("", "1e3"), (" 7 ", " 4 "),
+         ("5\n", "5.5\n")],  # a Java regex's $ would match before the final line break
+        "i string, d string",
     )
     out = df.select(parse_int(F.col("i")).alias("i"), parse_decimal(F.col("d")).alias("d"))
     expected = spark.createDataFrame(
-        [(3, Decimal("12.50")), (-2, Decimal("-0.50")), (None, None), (None, None), (7, Decimal("4.00"))],
+        [(3, Decimal("12.50")), (-2, Decimal("-0.50")), (None, None), (None, None), (7, Decimal("4.00")),
+         (None, None)],
         StructType([StructField("i", IntegerType()), StructField("d", DecimalType(12, 2))]),
     )
     assert_df_equality(out, expected, ignore_nullable=True)
@@ -49,3 +55,15 @@ def test_trim_strings_turns_blanks_into_nulls_and_normalize_text_cases(spark):
     out = trim_strings(df, ["x"]).withColumn("pm", normalize_text(F.col("pm")))
     expected = spark.createDataFrame([("a", "card"), (None, "credit card"), (None, None)], "x string, pm string")
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet="ab \t\n\x0b\f\r\x1c\u00a0", max_size=8), min_size=300, max_size=300))
+def test_normalize_text_collapses_whitespace_exactly_as_the_regex_does(spark, texts):
+    # normalize_text skips the regex when no whitespace run needs collapsing; the regex
+    # on every value is the definition it must equal.
+    df = spark.createDataFrame([(t,) for t in texts], "t string")
+    by_regex = df.select("t", F.lower(F.regexp_replace(F.trim("t"), r"\s+", " ")).alias("n"))
+    by_function = df.select("t", F.coalesce(normalize_text(F.col("t")), F.lit("")).alias("n"))
+    assert by_regex.exceptAll(by_function).union(by_function.exceptAll(by_regex)).collect() == []
