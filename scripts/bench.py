@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scaling", default=None, help="scaling sizes (default 1M,5M,20M)")
     parser.add_argument("--skew-rows", default=None, help="skew join rows (default 10M)")
     parser.add_argument("--click-files", type=int, default=None, help="default 20000")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="fresh-process runs of each engine at the smallest enrich size, "
+                             "and rounds of each skew variant; medians are reported (default 3)")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset")
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--out", type=Path, default=None,
@@ -62,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.scaling = [parse_lines(s) for s in (args.scaling or ("0.1M,0.2M,0.4M" if quick else "1M,5M,20M")).split(",")]
     args.skew_rows = parse_lines(args.skew_rows or ("1M" if quick else "10M"))
     args.click_files = args.click_files or (2_000 if quick else 20_000)
+    args.repeats = args.repeats or (1 if quick else 3)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = set(args.only) - set(BENCHMARKS)
     if unknown:
@@ -100,13 +107,22 @@ def worker(script: str, *args: str) -> dict[str, Any]:
 
 
 def enrich_run(args: argparse.Namespace, engine: str, lines: int, cache: dict) -> dict[str, Any]:
+    """The engine's run(s) at ``lines``: at the smallest enrich size ``--repeats`` runs, each
+    in a fresh process (a first run in a JVM varies by ±15% on a shared 2-core VM), with
+    ``seconds`` their median and ``samples_s`` all of them; one run at the larger sizes."""
     key = (engine, lines)
     if key not in cache:
         landing = landing_for(args.work, lines)
-        # The whole job (Delta, quality gates) and a warm rerun: once, at the smallest size.
-        job = ["--with-job"] if engine == "spark" and lines == min(args.scales) else []
-        cache[key] = worker("bench_enrich.py", "--engine", engine, "--landing", str(landing),
-                            "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job)
+        smallest = lines == min(args.scales)
+        runs = []
+        for attempt in range(args.repeats if smallest else 1):
+            # The whole job (Delta, quality gates) and a warm rerun: once, at the smallest size.
+            job = ["--with-job"] if engine == "spark" and smallest and attempt == 0 else []
+            runs.append(worker(
+                "bench_enrich.py", "--engine", engine, "--landing", str(landing),
+                "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job))
+        samples = [run["seconds"] for run in runs]
+        cache[key] = {**runs[0], "seconds": statistics.median(samples), "samples_s": samples}
     return cache[key]
 
 
@@ -133,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             details["enrich"][lines_label(lines)] = {
                 "spark_s": round(spark["seconds"], 2), "duckdb_s": round(duck["seconds"], 2),
                 "ratio": round(spark["seconds"] / duck["seconds"], 2),
+                "spark_samples_s": [round(x, 2) for x in spark["samples_s"]],
+                "duckdb_samples_s": [round(x, 2) for x in duck["samples_s"]],
                 "spark_session_start_s": round(spark["session_start_s"], 2), "rows": spark["rows"],
                 "spark_whole_job_s": round(spark["job_seconds"], 2) if "job_seconds" in spark else None,
                 "spark_warm_s": round(spark["warm_seconds"], 2) if "warm_seconds" in spark else None,
@@ -140,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if "skew" in args.only:
         details["skew"] = worker("bench_skew.py", "--work", str(args.work / "skew"),
                                  "--rows", str(args.skew_rows),
-                                 "--partitions", "8" if args.quick else "32")
+                                 "--partitions", "8" if args.quick else "32",
+                                 "--rounds", str(args.repeats))
     if "compaction" in args.only:
         details["compaction"] = worker(
             "bench_compaction.py", "--work", str(args.work / "compaction"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 SKEW_FIGURES = ("wall_s", "max_task_s", "max_median_records")
@@ -23,6 +24,10 @@ def headline(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _seconds(values: Iterable[float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in values)
+
+
 def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
@@ -42,6 +47,10 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
                        f"{_verdict(ok)} | {e['spark_session_start_s']:.1f} |")
         out.append("")
         for label, e in details["enrich"].items():
+            if len(e.get("spark_samples_s", [])) > 1:
+                out.append(f"- at {label}: the median of {len(e['spark_samples_s'])} runs of each "
+                           f"engine, each in a fresh process (Spark {_seconds(e['spark_samples_s'])} s; "
+                           f"DuckDB {_seconds(e['duckdb_samples_s'])} s)")
             if e.get("spark_whole_job_s"):
                 out.append(f"- the whole job at {label} (Delta MERGEs, quality gates and metrics, "
                            f"RUN_LOG, unknown-member repair): {e['spark_whole_job_s']:.1f}s")
@@ -53,8 +62,10 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
     if "skew" in details:
         skew = details["skew"]
         v = skew["variants"]
+        rounds = skew.get("rounds", 1)
         out += [f"### 2. Left join, one key = half of {skew['rows']:,} rows "
-                f"({skew['partitions']} shuffle partitions)", "",
+                f"({skew['partitions']} shuffle partitions"
+                f"{f'; medians of {rounds} rounds' if rounds > 1 else ''})", "",
                 "| variant | wall (s) | join stage: longest task (s) | max / median task records | tasks |",
                 "|---|---:|---:|---:|---:|"]
         for name in ("plain", "aqe", "salted"):
@@ -70,7 +81,12 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
                 f"- longest task {gain:.1f}x shorter than plain (target ≥ "
                 f"{targets['skew_task_gain']:g}x): {_verdict(gain >= targets['skew_task_gain'])}",
                 f"- wall time {wall:.2f}x plain (target ≤ {targets['skew_wall_ratio']:g}x): "
-                f"{_verdict(wall <= targets['skew_wall_ratio'])}", ""]
+                f"{_verdict(wall <= targets['skew_wall_ratio'])}"]
+        if rounds > 1:
+            out.append("- wall time per round (s): " + "; ".join(
+                f"{name} {_seconds(r['wall_s'] for r in v[name]['rounds'])}"
+                for name in ("plain", "aqe", "salted")))
+        out.append("")
     if "compaction" in details:
         c = details["compaction"]
         out += ["### 3. A day of clickstream: small files vs compacted", "",

@@ -11,10 +11,12 @@ before the clock starts, the result written to Spark's ``noop`` sink:
 * salted — ``etl_lib.skew.salted_join`` (hot keys found by its own sample, inside the
            timed part), AQE off, broadcast disabled so the salted path is what runs.
 
-Each variant runs once on a tenth of the lines first (warm-up, untimed). For the join
-stage (the stage reading the most shuffle records) the figures come from
-the driver's REST API: max / median shuffle records read per task and the longest task.
-Prints one ``BENCH_RESULT`` line.
+Each variant runs once on a tenth of the lines first (warm-up, untimed), then the three
+run in turn ``--rounds`` times. For the join stage (the stage reading the most shuffle
+records) the figures come from the driver's REST API: max / median shuffle records read
+per task and the longest task. Each figure is the median over the rounds (a single wall
+time varies by ±0.5 s here), and every round's figures are kept. Prints one
+``BENCH_RESULT`` line.
 """
 
 from __future__ import annotations
@@ -88,9 +90,9 @@ def use_variant(spark: Any, variant: str, partitions: int, aqe_skew_mb: int) -> 
 
 
 def run_variant(spark: Any, variant: str, lines_path: str, members_path: str,
-                partitions: int, aqe_skew_mb: int) -> dict[str, Any]:
+                partitions: int, aqe_skew_mb: int, round_number: int = 0) -> dict[str, Any]:
     use_variant(spark, variant, partitions, aqe_skew_mb)
-    group = f"skew-{variant}"
+    group = f"skew-{variant}-{round_number}"
     spark.sparkContext.setJobGroup(group, f"skew benchmark: {variant}")
     wall, _ = timed(lambda: join(spark, variant, lines_path, members_path))
     spark.sparkContext.setJobGroup("idle", "")
@@ -102,7 +104,8 @@ def run_variant(spark: Any, variant: str, lines_path: str, members_path: str,
         "max_task_s": round(max(durations), 2),
         "max_median_records": round(max(records) / statistics.median(records), 2),
     }
-    log(f"skew {variant}: {result} (stage {stage['id']}, {len(records)} tasks)")
+    log(f"skew {variant} round {round_number + 1}: {result} (stage {stage['id']}, "
+        f"{len(records)} tasks)")
     return {**result, "tasks": len(records), "max_records": max(records),
             "median_records": statistics.median(records),
             "median_task_s": round(statistics.median(durations), 2)}
@@ -148,6 +151,7 @@ def main() -> None:
     parser.add_argument("--keys", type=parse_lines, default=parse_lines("1M"))
     parser.add_argument("--partitions", type=int, default=32)
     parser.add_argument("--aqe-skew-mb", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each variant")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     spark, _, start_s = spark_session("bench-skew", [
@@ -156,10 +160,20 @@ def main() -> None:
     lines_path, members_path = make_data(spark, args.work.resolve(), args.rows, args.keys)
     log(f"skew: {args.rows:,} lines over {args.keys:,} keys written; running the variants")
     warm_up(spark, lines_path, members_path, args.partitions, args.aqe_skew_mb)
-    results = {v: run_variant(spark, v, lines_path, members_path, args.partitions,
-                              args.aqe_skew_mb) for v in VARIANTS}
+    rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    for round_number in range(args.rounds):
+        for variant in VARIANTS:
+            rounds[variant].append(run_variant(spark, variant, lines_path, members_path,
+                                               args.partitions, args.aqe_skew_mb, round_number))
     emit({"rows": args.rows, "keys": args.keys, "partitions": args.partitions,
-          "session_start_s": start_s, "variants": results})
+          "session_start_s": start_s, "rounds": args.rounds,
+          "variants": {v: medians(runs) for v, runs in rounds.items()}})
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds, and every round's figures under ``rounds``."""
+    figures = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    return {**figures, "tasks": runs[0]["tasks"], "rounds": runs}
 
 
 if __name__ == "__main__":
