@@ -11,10 +11,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StringType, TimestampType
+from pyspark.sql.types import DataType, DoubleType, FloatType, StringType, TimestampType
 
 from etl_lib.quality.outcome import CheckOutcome, judge
 from etl_lib.quality.rules import (
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 SAMPLES = 3
+#: Relative difference under which two floating-point totals count as equal in reconcile.
+FLOAT_TOLERANCE = 1e-9
 #: Columns :func:`flag_outliers` adds to the flagged rows.
 OUTLIER_COLUMNS = ("group_rows", "group_median", "group_spread", "outlier_score")
 
@@ -147,6 +150,9 @@ def reconcile(
 
     The rules share ``to`` and ``by``, so both sides are grouped once for all of them.
     error_count = keys whose totals differ (a key missing from ``reference`` differs).
+    A null key part is a key like any other: it is compared with the reference's nulls.
+    Floating-point totals are equal within a relative 1e-9 (a sum's last bits depend on
+    the order Spark adds in); decimal totals and row counts must be exactly equal.
     """
     by = rules[0].by
     if any(r.by != by or r.to != rules[0].to for r in rules):
@@ -159,14 +165,14 @@ def reconcile(
         compared = mine.select("*", *[F.lit(None).alias(f"_theirs{i}") for i in range(len(rules))])
     else:
         fields = sorted({r.field for r in rules if r.field})
-        theirs = (
-            reference.select(*[F.col(c).alias(k) for k, c in zip(keys, by.values())], *fields)
-            .join(mine.select(*keys), keys, "left_semi")
-            .groupBy(*keys)
-            .agg(*[_total(r.field).alias(f"_theirs{i}") for i, r in enumerate(rules)])
-        )
-        compared = mine.join(theirs, keys, "left")
-    differs = [~F.col(f"_mine{i}").eqNullSafe(F.col(f"_theirs{i}")) for i in range(len(rules))]
+        theirs = _join_null_safe(
+            reference.select(*[F.col(c).alias(k) for k, c in zip(keys, by.values())], *fields),
+            mine.select(*keys), keys, "left_semi",
+        ).groupBy(*keys).agg(*[_total(r.field).alias(f"_theirs{i}") for i, r in enumerate(rules)])
+        compared = _join_null_safe(mine, theirs, keys, "left")
+    differs = [
+        _totals_differ(compared, f"_mine{i}", f"_theirs{i}") for i in range(len(rules))
+    ]
     counts = compared.agg(*[F.sum(d.cast("int")).alias(f"_n{i}") for i, d in enumerate(differs)])
     counted = counts.first()
     outcomes = []
@@ -184,6 +190,24 @@ def reconcile(
         )
         outcomes.append(judge(rule, count, f"{what}: {count} key(s) differ, e.g. {shown}"))
     return outcomes
+
+
+def _totals_differ(compared: DataFrame, mine: str, theirs: str) -> Column:
+    same = F.col(mine).eqNullSafe(F.col(theirs))
+    types = {compared.schema[mine].dataType, compared.schema[theirs].dataType}
+    if not types & {DoubleType(), FloatType()}:
+        return ~same
+    scale = F.greatest(F.abs(mine), F.abs(theirs), F.lit(1.0))
+    close = F.abs(F.col(mine) - F.col(theirs)) <= F.lit(FLOAT_TOLERANCE) * scale
+    return ~(same | F.coalesce(close, F.lit(False)))
+
+
+def _join_null_safe(left: DataFrame, right: DataFrame, keys: Sequence[str], how: str) -> DataFrame:
+    """``left.join(right, keys, how)`` where null key parts match each other (``<=>``)."""
+    renamed = right.withColumnsRenamed({k: f"_right{k}" for k in keys})
+    matches = [left[k].eqNullSafe(renamed[f"_right{k}"]) for k in keys]
+    joined = left.join(renamed, reduce(lambda a, b: a & b, matches), how)
+    return joined.drop(*[f"_right{k}" for k in keys])
 
 
 def _total(column: str | None) -> Column:

@@ -121,6 +121,30 @@ def test_reconcile_compares_totals_per_key_present_in_the_frame(spark):
         checks.reconcile([sums, rows.model_copy(update={"to": "stg_sales"})], summary, facts)
 
 
+def test_reconcile_compares_a_null_key_with_the_reference_null_key(spark):
+    summary = spark.createDataFrame(
+        [(None, Decimal("4.00")), ("East", Decimal("6.00"))], "region string, total decimal(18,2)")
+    facts = spark.createDataFrame(
+        [(None, Decimal("1.50")), (None, Decimal("2.50")), ("East", Decimal("6.00"))],
+        "region string, amount decimal(14,2)")
+    rule = Reconcile(check="reconcile", to="fact_sales", by={"region": "region"},
+                     column="total", field="amount")
+    assert status(checks.reconcile([rule], summary, facts)[0]) == ("PASS", 0)
+    short = facts.where("amount <> 2.50")
+    outcome = checks.reconcile([rule], summary, short)[0]
+    assert status(outcome) == ("FAIL", 1) and "None: 4.00 vs 1.50" in outcome.details
+
+
+def test_reconcile_takes_floating_point_totals_equal_within_rounding_only(spark):
+    summary = spark.createDataFrame([("a", 0.6), ("b", 1.0)], "k string, total double")
+    facts = spark.createDataFrame([("a", 0.1), ("a", 0.2), ("a", 0.3), ("b", 0.999)],
+                                  "k string, amount double")  # 0.1 + 0.2 + 0.3 != 0.6 exactly
+    rule = Reconcile(check="reconcile", to="fact_sales", by={"k": "k"},
+                     column="total", field="amount")
+    outcome = checks.reconcile([rule], summary, facts)[0]
+    assert status(outcome) == ("FAIL", 1) and "b: 1.0 vs 0.999" in outcome.details
+
+
 def test_continuity_counts_missing_days_across_frame_and_stored_table(spark):
     stored = spark.createDataFrame(
         [(date(2024, 1, 1),), (date(2024, 1, 2),), (date(2024, 1, 5),)], "date date"
