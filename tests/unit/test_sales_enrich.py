@@ -99,14 +99,19 @@ def test_a_rejected_later_version_neither_displaces_the_valid_line_nor_is_lost(s
     assert [r.quantity for r in out.facts.collect()] == [1]
 
 
-def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims, tmp_path):
+def transform_landing_file(spark, dims, tmp_path):
+    """The transform of one landing file (a valid line, a rejected one) read as the job reads it."""
     folder = tmp_path / "sales/2024/01"
     folder.mkdir(parents=True)
     (folder / "sales_20240115.csv").write_text(
         "\n".join(",".join(row) for row in (COLUMNS, line(), line(tid="Q", qty="0"))) + "\n")
     store, product, customer = dims
-    out = sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
-                                 store, product, customer, None, DAY)
+    return sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
+                                  store, product, customer, None, DAY)
+
+
+def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims, tmp_path):
+    out = transform_landing_file(spark, dims, tmp_path)
     spark.conf.set("spark.sql.adaptive.enabled", "false")  # leaves of the plan, not of AQE's
     out.checked.cache()
     try:
@@ -123,13 +128,7 @@ def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims
 def test_parse_and_check_before_the_dedupe_shuffle_is_all_generated_code(spark, dims, tmp_path):
     # An expression without generated code (to_json was one) takes its whole operator out
     # of whole-stage code generation: every row of the day was copied out of the pipeline.
-    folder = tmp_path / "sales/2024/01"
-    folder.mkdir(parents=True)
-    (folder / "sales_20240115.csv").write_text(
-        "\n".join(",".join(row) for row in (COLUMNS, line(), line(tid="Q", qty="0"))) + "\n")
-    store, product, customer = dims
-    out = sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
-                                 store, product, customer, None, DAY)
+    out = transform_landing_file(spark, dims, tmp_path)
     spark.conf.set("spark.sql.adaptive.enabled", "false")
     try:
         plan = out.checked._jdf.queryExecution().executedPlan().toString()
