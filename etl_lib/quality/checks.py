@@ -193,6 +193,7 @@ def reconcile(
 
 
 def _totals_differ(compared: DataFrame, mine: str, theirs: str) -> Column:
+    """True where the two totals differ (floating-point ones by more than FLOAT_TOLERANCE)."""
     same = F.col(mine).eqNullSafe(F.col(theirs))
     types = {compared.schema[mine].dataType, compared.schema[theirs].dataType}
     if not types & {DoubleType(), FloatType()}:

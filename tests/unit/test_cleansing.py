@@ -57,7 +57,6 @@ def test_trim_strings_turns_blanks_into_nulls_and_normalize_text_cases(spark):
     assert_df_equality(out, expected, ignore_nullable=True)
 
 
-
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(st.lists(st.text(alphabet="ab \t\n\x0b\f\r\x1c\u00a0", max_size=8), min_size=300, max_size=300))
 def test_normalize_text_collapses_whitespace_exactly_as_the_regex_does(spark, texts):
