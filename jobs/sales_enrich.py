@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import reduce
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -168,7 +169,8 @@ def with_rolling_spend(
         f"customer_spend_{days}d": F.when(
             F.col("customer_id").isNotNull(),
             (total_until(0) - F.coalesce(total_until(-days * 86400), F.lit(0)))
-            .cast("decimal(16,0)") / 100,
+            # Cents to units by multiplying: Spark divides decimals at scale 38, 3x slower.
+            .cast("decimal(15,0)") * F.lit(Decimal("0.01")),
         ).cast("decimal(14,2)")
         for days in windows_days
     })
@@ -192,7 +194,8 @@ def build_facts(
     with_spend = with_rolling_spend(with_net, history, windows_days)
     gross = F.col("quantity") * F.col("unit_price")
     measured = with_spend.withColumns({
-        "date_key": F.date_format("sale_date", "yyyyMMdd").cast("int"),
+        "date_key": F.year("sale_date") * 10000 + F.month("sale_date") * 100
+        + F.dayofmonth("sale_date"),
         "gross_amount": gross.cast("decimal(14,2)"),
         "discount_pct": F.when(
             gross > 0, F.round(F.col("discount_amount") / gross * 100, 2)
