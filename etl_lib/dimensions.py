@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from etl_lib.io.warehouse import Warehouse, WriteResult
 from etl_lib.joins import UNKNOWN_KEY
 
-__all__ = ["UNKNOWN_LABEL", "unknown_member", "with_unknown_member", "upsert_scd1"]
+__all__ = ["UNKNOWN_LABEL", "date_key", "unknown_member", "with_unknown_member", "upsert_scd1"]
 
 UNKNOWN_LABEL = "Unknown"
+
+
+def date_key(day: Column | str) -> Column:
+    """DIM_DATE's key of a date: the int yyyymmdd (null for a null date).
+
+    Arithmetic, not ``date_format``: formatting a date as text costs a formatter per row.
+    """
+    day = F.col(day) if isinstance(day, str) else day
+    return F.year(day) * 10000 + F.month(day) * 100 + F.dayofmonth(day)
 
 
 def unknown_member(dimension: DataFrame, key_column: str, natural_key: str) -> DataFrame:

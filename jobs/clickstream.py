@@ -30,6 +30,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etl_lib.cleansing import blank_to_null, normalize_text, parse_timestamp, trim_strings
+from etl_lib.dimensions import date_key
 from etl_lib.duplicates import superseded_rule
 from etl_lib.io.files import RAW_RECORD, SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
@@ -127,7 +128,7 @@ def build_events(
     keyed = member_key_at(events, dim_customer, "customer_id", "customer_key", "event_ts")
     keyed = lookup_key(keyed, dim_product, "product_id", "product_key")
     return keyed.withColumns({
-        "date_key": F.date_format("event_date", "yyyyMMdd").cast("int"),
+        "date_key": date_key("event_date"),
         "device_type": F.col("device__type"), "device_os": F.col("device__os"),
         "geo_country": F.col("geo__country"), "geo_city": F.col("geo__city"),
     }).select(*FACT_COLUMNS)
@@ -166,7 +167,7 @@ def build_sessions(events: DataFrame) -> DataFrame:
         "viewed": F.col("page_views") > 0,
         "added_to_cart": F.col("add_to_cart_events") > 0,
         "purchased": F.col("purchase_events") > 0,
-    }).withColumn("date_key", F.date_format("session_date", "yyyyMMdd").cast("int")).select(
+    }).withColumn("date_key", date_key("session_date")).select(
         "session_id", "session_date", "date_key", "session_start", "session_end",
         "duration_seconds", "visitor_type", "visitor_id", "customer_id", "anonymous_id",
         "customer_key", "events", "page_views", "add_to_cart_events", "purchase_events",
@@ -198,7 +199,7 @@ def conversion_funnel(sessions: DataFrame) -> DataFrame:
         )
         .select(
             "session_date",
-            F.date_format("session_date", "yyyyMMdd").cast("int").alias("date_key"),
+            date_key("session_date").alias("date_key"),
             "sessions", "viewed_sessions", "cart_sessions", "purchase_sessions",
             rate("cart_sessions", "viewed_sessions").alias("view_to_cart_rate"),
             rate("purchase_sessions", "cart_sessions").alias("cart_to_purchase_rate"),

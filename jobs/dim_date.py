@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from etl_lib.dimensions import date_key
 from etl_lib.job import JobContext, RunStats, run_job
 
 JOB_NAME = "dim_date"
@@ -34,7 +35,7 @@ def transform(calendar: DataFrame) -> DataFrame:
     """Calendar attributes for each ``full_date`` of ``calendar``."""
     d = F.col("full_date")
     return calendar.select(
-        F.date_format(d, "yyyyMMdd").cast("int").alias("date_key"),
+        date_key(d).alias("date_key"),
         d,
         F.year(d).alias("year"),
         F.quarter(d).alias("quarter"),

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from etl_lib.cleansing import normalize_text, parse_decimal, parse_int, parse_timestamp, trim_strings
 from etl_lib.dedupe import dedupe_latest
+from etl_lib.dimensions import date_key
 from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
 from etl_lib.joins import UNKNOWN_KEY, lookup_key
@@ -194,8 +195,7 @@ def build_facts(
     with_spend = with_rolling_spend(with_net, history, windows_days)
     gross = F.col("quantity") * F.col("unit_price")
     measured = with_spend.withColumns({
-        "date_key": F.year("sale_date") * 10000 + F.month("sale_date") * 100
-        + F.dayofmonth("sale_date"),
+        "date_key": date_key("sale_date"),
         "gross_amount": gross.cast("decimal(14,2)"),
         "discount_pct": F.when(
             gross > 0, F.round(F.col("discount_amount") / gross * 100, 2)

@@ -4,6 +4,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from etl_lib.dedupe import dedupe_latest
+from etl_lib.dimensions import date_key
 from etl_lib.joins import UNKNOWN_KEY, lookup_key, surrogate_key
 from etl_lib.staging import stage_rows
 from etl_lib.validation import Rule, is_missing, split_valid, with_reasons
@@ -96,3 +97,15 @@ def test_surrogate_key_is_stable_across_frames(spark):
     a = spark.createDataFrame([("C1",), ("C2",)], "id string").select(surrogate_key("id").alias("k"))
     b = spark.createDataFrame([("C2",), ("C1",)], "id string").select(surrogate_key("id").alias("k"))
     assert sorted(r.k for r in a.collect()) == sorted(r.k for r in b.collect())
+
+
+def test_date_key_is_the_yyyymmdd_of_the_date(spark):
+    days = spark.createDataFrame(
+        [(date(2024, 1, 15),), (date(2024, 2, 29),), (date(999, 12, 31),),
+         (date(9999, 12, 31),), (None,)], "day date",
+    )
+    keys = days.select(
+        date_key("day").alias("key"), F.date_format("day", "yyyyMMdd").cast("int").alias("text")
+    ).collect()
+    assert [row.key for row in keys] == [20240115, 20240229, 9991231, 99991231, None]
+    assert all(row.key == row.text for row in keys)
