@@ -15,7 +15,7 @@ same size is asked again). Every measurement runs in its own process. Results:
 ``latest_details.json`` (every raw figure) and ``latest.md`` (the tables below).
 ``--quick`` runs small sizes for a smoke test and writes ``quick*`` files instead.
 
-    python scripts/bench.py                       # the full run (about an hour on 2 cores)
+    python scripts/bench.py                       # the full run (about half an hour on 2 cores)
     python scripts/bench.py --quick               # a few minutes
     python scripts/bench.py --only enrich --scales 2.5M
 """
