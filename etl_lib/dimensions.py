@@ -21,7 +21,6 @@ def date_key(day: Column | str) -> Column:
 
     Arithmetic, not ``date_format``: formatting a date as text costs a formatter per row.
     """
-    day = F.col(day) if isinstance(day, str) else day
     return F.year(day) * 10000 + F.month(day) * 100 + F.dayofmonth(day)
 
 
