@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 
 from etl_lib.changes import ChangeSpec
 from etl_lib.cleansing import blank_to_null, parse_timestamp
+from etl_lib.dimensions import date_key
 from etl_lib.io import files
 from etl_lib.io.files import SOURCE_FILE
 from etl_lib.job import JobContext, RunStats, run_job
@@ -135,7 +136,7 @@ def daily_positions(
     linked = lookup_key(linked, dim_store, "store_id", "store_key")
     return linked.select(
         F.lit(snapshot_date).alias("snapshot_date"),
-        F.lit(int(snapshot_date.strftime("%Y%m%d"))).alias("date_key"),
+        date_key(F.lit(snapshot_date)).alias("date_key"),
         "product_key", "store_key", *KEYS, "quantity_on_hand", "reorder_point",
         (F.col("quantity_on_hand") <= F.col("reorder_point")).alias("below_reorder_point"),
         F.col("op_ts").alias("last_change_ts"),
