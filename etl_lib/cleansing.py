@@ -16,6 +16,7 @@ from pyspark.sql.types import StringType
 __all__ = [
     "TIMESTAMP_PATTERN",
     "blank_to_null",
+    "decimal_pattern",
     "normalize_text",
     "parse_date",
     "parse_decimal",
@@ -37,7 +38,6 @@ TIMESTAMP_PATTERN = (
 )
 
 _INTEGER = r"^[+-]?[0-9]+\z"
-_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\z"
 #: What ``\s+`` matches, as substrings: a value without any of them has nothing to collapse.
 _COLLAPSIBLE = ("  ", "\t", "\n", "\x0b", "\f", "\r")
 
@@ -97,7 +97,22 @@ def parse_int(column: Column) -> Column:
     return F.when(text.rlike(_INTEGER) & in_range, whole.cast("int"))
 
 
+def decimal_pattern(scale: int) -> str:
+    """Plain decimal text with no non-zero digit past ``scale`` fraction digits.
+
+    ``5``, ``5.``, ``.5``, ``-5.25`` and ``5.250`` match at scale 2; ``5.255`` does not
+    (a cast would round it), nor ``1e3`` or ``.``. Also a valid RE2 pattern (no lookaround).
+    """
+    fraction = f"[0-9]{{1,{scale}}}0*" if scale > 0 else "0+"
+    return rf"^[+-]?([0-9]+\.?|[0-9]*\.{fraction})\z"
+
+
 def parse_decimal(column: Column, precision: int = 12, scale: int = 2) -> Column:
-    """Parse plain decimal text into ``decimal(precision, scale)``; null if it is not one."""
+    """Parse plain decimal text into ``decimal(precision, scale)``; null if it is not one.
+
+    Null too when the value does not fit the type as written: more integer digits than
+    ``precision - scale`` allows, or a non-zero digit past ``scale`` (``19.999`` is not
+    rounded to ``20.00``: that would be a guess).
+    """
     text = F.trim(column)
-    return F.when(text.rlike(_DECIMAL), text.cast(f"decimal({precision},{scale})"))
+    return F.when(text.rlike(decimal_pattern(scale)), text.cast(f"decimal({precision},{scale})"))

@@ -50,7 +50,8 @@ COLUMNS = ("transaction_id", "line_number", "transaction_ts", "customer_id", "pr
            "store_id", "quantity", "unit_price", "discount_amount", "total_amount",
            "payment_method")
 INTEGER = r"[+-]?[0-9]+"
-DECIMAL = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)"
+# etl_lib.cleansing.decimal_pattern(2): no non-zero digit past the cents (no rounding).
+DECIMAL = r"[+-]?([0-9]+\.?|[0-9]*\.[0-9]{1,2}0*)"
 # The contract's timestamps: etl_lib.cleansing.TIMESTAMP_PATTERN.
 TIMESTAMP = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
              r"|T[0-9]{2}:[0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})?")

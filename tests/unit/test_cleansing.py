@@ -1,13 +1,17 @@
+import re
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
 from chispa import assert_df_equality
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, IntegerType, StringType, StructField, StructType, TimestampType
 
-from etl_lib.cleansing import normalize_text, parse_decimal, parse_int, parse_timestamp, trim_strings
+from etl_lib.cleansing import (
+    decimal_pattern, normalize_text, parse_decimal, parse_int, parse_timestamp, trim_strings,
+)
 
 
 def test_parse_timestamp_accepts_every_contract_format_and_nothing_else(spark):
@@ -40,6 +44,29 @@ def test_parse_int_and_decimal_refuse_what_is_not_a_number(spark):
         StructType([StructField("i", IntegerType()), StructField("d", DecimalType(12, 2))]),
     )
     assert_df_equality(out, expected, ignore_nullable=True)
+
+
+def test_parse_decimal_refuses_digits_it_would_round_away(spark):
+    texts = ["19.99", "19.990", "19.999", "19.995", "5.", ".5", ".505", ".", "-0.50",
+             "1234567890.12", "12345678901.00"]  # 11 whole digits: too many at scale 2
+    df = spark.createDataFrame([(t,) for t in texts], "d string")
+    two = [r.d for r in df.select(parse_decimal(F.col("d")).alias("d")).collect()]
+    assert two == [Decimal("19.99"), Decimal("19.99"), None, None, Decimal("5.00"),
+                   Decimal("0.50"), None, None, Decimal("-0.50"), Decimal("1234567890.12"), None]
+    whole = [r.d for r in df.select(parse_decimal(F.col("d"), 12, 0).alias("d")).collect()]
+    assert whole == [None, None, None, None, Decimal("5"), None, None, None, None, None,
+                     Decimal("12345678901")]
+
+
+@pytest.mark.parametrize("scale", [0, 1, 2, 4])
+def test_decimal_pattern_accepts_exactly_the_values_a_cast_keeps_unrounded(scale):
+    pattern = re.compile(decimal_pattern(scale).replace(r"\z", r"\Z"))
+    for text in ["0", "7", "-7", "+7", "7.", ".0", "7.0", "7.5", "7.25", "7.125", "7.1250",
+                 "7.00001", ".", "", "-", "1e3", "7.5.", " 7", "7,5"]:
+        body = text.lstrip("+-")
+        number = body not in ("", ".") and set(body) <= set("0123456789.") and body.count(".") <= 1
+        exact = number and Decimal(body) == round(Decimal(body), scale)
+        assert bool(pattern.match(text)) == exact, (scale, text)
 
 
 def test_parse_int_refuses_values_out_of_int_range_instead_of_wrapping(spark):

@@ -59,6 +59,7 @@ def test_each_contract_rejection_is_kept_with_every_reason(spark, dims):
         line(tid="QTY", qty="0"),
         line(tid="NEG", price="-1.00", qty="-3"),
         line(tid="DISC", disc="-2.00"),
+        line(tid="CENTS", price="9.995", total="19.99"),  # not rounded to 10.00: rejected
         ("SHORT", "1", "2024-01-15T10:00:00", None, None, None, None, None, None, None, None,
          "SHORT,1,2024-01-15T10:00:00", "file:/x.csv"),
     ]
@@ -69,6 +70,7 @@ def test_each_contract_rejection_is_kept_with_every_reason(spark, dims):
         ("QTY", ("quantity_not_positive",)),
         ("NEG", ("quantity_not_positive", "unit_price_negative")),
         ("DISC", ("discount_amount_negative",)),
+        ("CENTS", ("unit_price_invalid",)),
         ("SHORT", ("unparseable_record", "product_id_missing", "store_id_missing", "quantity_missing",
                    "unit_price_missing", "total_amount_missing")),
     }
