@@ -11,9 +11,10 @@ none of it and the table itself (grants, clustering, comments) is never replaced
 * ``apply_changes``: SCD1/SCD2 statements of :mod:`etl_lib.io.snowflake_scd`.
 
 A missing target is created from the batch's schema (:func:`snowflake_sql.snowflake_type`);
-an existing one must already have every column of the batch (schema changes are DDL in
-deploy/snowflake, never a side effect of a load). ``partition_by`` is accepted for the
-port's sake: Snowflake partitions by itself (clustering keys live in the DDL).
+an existing one must already have every column of the batch, each holding the same kind of
+value (number, text, date, ...): schema changes are DDL in deploy/snowflake, never a side
+effect of a load. ``partition_by`` is accepted for the port's sake: Snowflake partitions by
+itself (clustering keys live in the DDL).
 """
 
 from __future__ import annotations
@@ -222,14 +223,16 @@ class SnowflakeWarehouse(Warehouse):
         """Load ``df`` into a fresh transient table next to ``target``; drop it afterwards.
 
         Creates ``target`` first when it is missing, from ``target_schema`` (default: the
-        batch's schema); with the default, also checks the batch fits an existing target.
+        batch's schema); an existing target must hold the same kind of value in each of
+        those columns and, with the default, have every column of the batch.
         If the write fails, a target created here is dropped again: as on Delta, a failed
         first write leaves no table.
         """
         with self.transport.session() as session:
-            created = self._create_if_missing(session, target, target_schema or df.schema)
-            if target_schema is None and not created:
-                self._check_columns(session, target, df)
+            written = target_schema or df.schema
+            created = self._create_if_missing(session, target, written)
+            if not created:
+                self._check_columns(session, target, written, all_present=target_schema is None)
             staging = target.sibling(f"STG_{uuid.uuid4().hex[:12].upper()}")
             columns = sql.columns_of(df.schema)
             try:
@@ -275,13 +278,28 @@ class SnowflakeWarehouse(Warehouse):
         return True
 
     @staticmethod
-    def _check_columns(session: SqlSession, target: Table, df: DataFrame) -> None:
-        stored = {row[0].upper() for row in session.run(sql.table_columns(target)).rows}
-        missing = [c for c in df.columns if c.upper() not in stored]
-        if missing:
+    def _check_columns(
+        session: SqlSession, target: Table, schema: T.StructType, all_present: bool
+    ) -> None:
+        """Refuse a batch the table cannot take as it is: a column it lacks (when
+        ``all_present``), or a value of another kind than the column holds."""
+        rows = session.run(sql.table_columns(target)).rows
+        stored = {name.upper(): data_type for name, data_type in rows}
+        missing = [f.name for f in schema.fields if f.name.upper() not in stored]
+        if all_present and missing:
             raise SchemaMismatchError(
                 f"{target} has no column(s) {', '.join(missing)}: add them with DDL "
                 "(deploy/snowflake) before loading; the adapter never alters tables"
+            )
+        changed = []
+        for field in schema.fields:
+            theirs, ours = stored.get(field.name.upper()), sql.snowflake_type(field.dataType)
+            if theirs is not None and sql.value_kind(ours) != sql.value_kind(theirs):
+                changed.append(f"{field.name} ({ours} into {theirs})")
+        if changed:
+            raise SchemaMismatchError(
+                f"{target}: column(s) {', '.join(changed)} would change kind of value: cast in "
+                "the job, or change the table with DDL (deploy/snowflake) first"
             )
 
     @staticmethod

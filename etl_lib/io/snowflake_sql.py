@@ -43,6 +43,7 @@ __all__ = [
     "schema_upsert",
     "snowflake_type",
     "table_columns",
+    "value_kind",
     "table_exists",
 ]
 
@@ -180,10 +181,28 @@ def table_exists(table: Table) -> Statement:
     )
 
 
+#: INFORMATION_SCHEMA's data types by the kind of value they hold. A load may convert
+#: within a kind (NUMBER(12,2) into NUMBER(14,2), an integer into FLOAT), never across:
+#: Snowflake would store a number as text, or text that looks numeric as a number.
+_VALUE_KINDS = {
+    "NUMBER": "number", "DECIMAL": "number", "FLOAT": "number", "TEXT": "text",
+    "VARCHAR": "text", "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP_NTZ": "timestamp",
+    "TIMESTAMP_LTZ": "timestamp", "TIMESTAMP_TZ": "timestamp", "BINARY": "binary",
+    "VARIANT": "semi-structured", "OBJECT": "semi-structured", "ARRAY": "semi-structured",
+}
+
+
+def value_kind(data_type: str) -> str:
+    """The kind of value a Snowflake type holds (``NUMBER(12,2)`` and ``FLOAT``: number);
+    a type not listed is a kind of its own."""
+    base = data_type.split("(")[0].strip().upper()
+    return _VALUE_KINDS.get(base, base.lower())
+
+
 def table_columns(table: Table) -> Statement:
-    """The column names of ``table`` in order, one per row."""
+    """``(name, data type)`` of each column of ``table``, in order."""
     return Statement(
-        f"SELECT COLUMN_NAME FROM {quote(table.database)}.INFORMATION_SCHEMA.COLUMNS "
+        f"SELECT COLUMN_NAME, DATA_TYPE FROM {quote(table.database)}.INFORMATION_SCHEMA.COLUMNS "
         "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
         (table.schema, table.name),
     )

@@ -27,15 +27,17 @@ def test_a_failed_write_changes_nothing_and_leaves_no_staging_table(
     spark, snowflake_warehouse, fakesnow_connect
 ):
     wh = snowflake_warehouse
+    with contextlib.closing(fakesnow_connect()) as connection:  # as DDL in deploy/ would
+        connection.cursor().execute(
+            f"CREATE TABLE {DATABASE}.S.T (K VARCHAR, N NUMBER(3,0), DAY DATE)")
     wh.overwrite_partitions(spark.createDataFrame([("a", 1, date(2024, 1, 1))], ROWS), "S.T", "day",
                             [date(2024, 1, 1)])
     assert table_names(fakesnow_connect, "S") == ["T"]
 
-    not_a_number = spark.createDataFrame(
-        [("b", "twelve", date(2024, 1, 1))], "k string, n string, day date"
-    )
-    with pytest.raises(Exception, match="(?i)conver|cast"):  # the INSERT fails after the DELETE ran
-        wh.overwrite_partitions(not_a_number, "S.T", "day", [date(2024, 1, 1)])
+    too_large = spark.createDataFrame([("b", 5000, date(2024, 1, 1))], ROWS)
+    # The INSERT fails after the DELETE ran: the transaction must undo both.
+    with pytest.raises(Exception, match="(?i)conver|cast|range"):
+        wh.overwrite_partitions(too_large, "S.T", "day", [date(2024, 1, 1)])
     stray = spark.createDataFrame([("c", 3, date(2024, 1, 9))], ROWS)
     with pytest.raises(PartitionMismatchError, match=r"1 row\(s\) of the batch for S.T have day"):
         wh.overwrite_partitions(stray, "S.T", "day", [date(2024, 1, 1)])
@@ -55,6 +57,19 @@ def test_bad_names_and_shapes_are_refused_before_anything_is_loaded(
     extra = spark.createDataFrame([("a", 1, date(2024, 1, 1), "x")], ROWS + ", note string")
     with pytest.raises(SchemaMismatchError, match="RETAIL.S.M has no column.*note.*DDL"):
         wh.merge(extra, "S.M", ["k"])
+    # Snowflake would store the number as text, or numeric-looking text as a number.
+    as_text = spark.createDataFrame([("a", "1", date(2024, 1, 1))], "k string, n string, day date")
+    with pytest.raises(SchemaMismatchError, match=r"S.M: column\(s\) n \(VARCHAR into NUMBER\)"):
+        wh.merge(as_text, "S.M", ["k"])
+    as_timestamp = spark.createDataFrame([("a", 1, datetime(2024, 1, 1))],
+                                         "k string, n long, day timestamp")
+    with pytest.raises(SchemaMismatchError, match=r"day \(TIMESTAMP_NTZ into DATE\)"):
+        wh.overwrite(as_timestamp, "S.M")
+    other_number = spark.createDataFrame([("a", 7.0, date(2024, 1, 1))],
+                                         "k string, n double, day date")
+    wh.merge(other_number, "S.M", ["k"])  # FLOAT into NUMBER(38,0): one kind, Snowflake converts
+    with pytest.raises(SchemaMismatchError, match=r"n \(VARCHAR into NUMBER\)"):
+        wh.apply_changes(as_text, "S.M", ChangeSpec(keys=("k",), sequence_by="day"))
     with pytest.raises(IdentifierError, match="'sale day' is not a plain identifier"):
         wh.overwrite(spark.createDataFrame([(1,)], "`sale day` int"), "S.NEW")
     with pytest.raises(ValueError, match="not SCHEMA.NAME"):

@@ -142,3 +142,17 @@ def test_apply_changes_sql_has_no_values_and_only_quoted_names():
         assert "op = 'D'" not in statement.sql and "1=1" not in statement.sql  # Spark evaluates it
         assert not re.search(r"\bname\b|\bid\b", statement.sql)  # columns only as "NAME", "ID"
     assert "LAST_VALUE(CASE WHEN" in generated[1].sql and "IGNORE NULLS" in generated[1].sql
+
+
+def test_value_kinds_group_the_types_a_load_may_convert_between():
+    numbers = ("NUMBER", "NUMBER(12,2)", "FLOAT", "DECIMAL(38, 0)")
+    assert {sql.value_kind(t) for t in numbers} == {"number"}
+    assert sql.value_kind("VARCHAR") == sql.value_kind("TEXT") == "text"
+    assert sql.value_kind("TIMESTAMP_TZ") == sql.value_kind("timestamp_ntz") == "timestamp"
+    assert sql.value_kind("GEOGRAPHY") == "geography"  # unknown types: a kind of their own
+    spark_types = [T.ByteType(), T.IntegerType(), T.LongType(), T.DecimalType(12, 2),
+                   T.DoubleType(), T.StringType(), T.BooleanType(), T.DateType(),
+                   T.TimestampType(), T.TimestampNTZType(), T.BinaryType(),
+                   T.ArrayType(T.StringType()), T.MapType(T.StringType(), T.LongType())]
+    kinds = {sql.value_kind(sql.snowflake_type(t)) for t in spark_types}
+    assert kinds == {"number", "text", "boolean", "date", "timestamp", "binary", "semi-structured"}
