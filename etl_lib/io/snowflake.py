@@ -298,8 +298,8 @@ class SnowflakeWarehouse(Warehouse):
                 changed.append(f"{field.name} ({ours} into {theirs})")
         if changed:
             raise SchemaMismatchError(
-                f"{target}: column(s) {', '.join(changed)} would change kind of value: cast in "
-                "the job, or change the table with DDL (deploy/snowflake) first"
+                f"{target}: column(s) {', '.join(changed)} would change their kind of value: cast "
+                "in the job, or change the table with DDL (deploy/snowflake) first"
             )
 
     @staticmethod

@@ -43,8 +43,8 @@ __all__ = [
     "schema_upsert",
     "snowflake_type",
     "table_columns",
-    "value_kind",
     "table_exists",
+    "value_kind",
 ]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
