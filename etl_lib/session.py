@@ -34,6 +34,10 @@ _COMMON_CONF = {
     # Timestamps are read and written as instants in UTC on every platform.
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # Spark keeps 100 compiled query classes; a pipeline runs far more distinct queries in
+    # one session (Delta's merges and log reads, gates, writes), and every miss is compiled
+    # again by Janino on the driver. A test-scale pipeline day: 86-94 s instead of 102-111 s.
+    "spark.sql.codegen.cache.maxEntries": "2000",
 }
 
 
