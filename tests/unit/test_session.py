@@ -9,7 +9,10 @@ def test_the_running_session_has_the_static_settings_of_session_conf(spark, test
     expected = session_conf(test_config, "local")
     running = spark.sparkContext.getConf()
     for key in ("spark.sql.codegen.cache.maxEntries", "spark.sql.extensions",
-                "spark.databricks.delta.snapshotPartitions", "spark.driver.extraJavaOptions"):
-        assert expected[key] in running.get(key), key  # Spark may prepend JVM options
-    # A static SQL setting cannot be changed once the session exists: it had to be applied.
+                "spark.databricks.delta.snapshotPartitions"):
+        assert running.get(key) == expected[key], key
+    # Spark puts its own JVM options first.
+    assert running.get("spark.driver.extraJavaOptions").endswith(
+        expected["spark.driver.extraJavaOptions"])
+    # Static SQL settings only take effect when the session starts: this one did.
     assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "2000"
