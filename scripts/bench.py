@@ -122,7 +122,9 @@ def enrich_run(args: argparse.Namespace, engine: str, lines: int, cache: dict) -
                 "bench_enrich.py", "--engine", engine, "--landing", str(landing),
                 "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job))
         samples = [run["seconds"] for run in runs]
-        cache[key] = {**runs[0], "seconds": statistics.median(samples), "samples_s": samples}
+        median_run = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+        cache[key] = {**runs[0], "seconds": statistics.median(samples), "samples_s": samples,
+                      "cpu_s": median_run.get("cpu_s")}
     return cache[key]
 
 
@@ -152,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 "spark_samples_s": [round(x, 2) for x in spark["samples_s"]],
                 "duckdb_samples_s": [round(x, 2) for x in duck["samples_s"]],
                 "spark_session_start_s": round(spark["session_start_s"], 2), "rows": spark["rows"],
+                "spark_cpu_s": spark.get("cpu_s"),
                 "spark_whole_job_s": round(spark["job_seconds"], 2) if "job_seconds" in spark else None,
                 "spark_warm_s": round(spark["warm_seconds"], 2) if "warm_seconds" in spark else None,
             }

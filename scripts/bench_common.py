@@ -87,6 +87,54 @@ def rest(spark: Any, path: str) -> Any:
         return json.load(response)
 
 
+#: Thread-name prefixes of a HotSpot JVM running Spark, by what the threads do (Linux keeps
+#: the first 15 characters of a name: "Executor task l", "C2 CompilerThre").
+_THREAD_ROLES = (("Executor task", "tasks"), ("C1 Compiler", "jit"), ("C2 Compiler", "jit"),
+                 ("GC Thread", "gc"), ("VM Thread", "gc"))
+
+
+def jvm_cpu_s(pid: int) -> dict[str, dict[str, float]]:
+    """CPU seconds so far of JVM ``pid`` by thread role, user and kernel time apart.
+
+    Roles: ``tasks`` (Spark's task threads), ``jit`` (the C1/C2 compiler threads), ``gc``
+    (the collector's threads and the VM thread that runs its pauses) and ``other`` (the
+    rest of the process, exited threads included). Linux only (/proc); {} elsewhere.
+    Subtract two readings (:func:`cpu_between`) to see where a stretch of work went.
+    """
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def user_sys(stat: str) -> tuple[float, float]:
+        fields = stat.rsplit(")", 1)[1].split()  # the name before ")" may hold spaces
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
+    roles = {role: [0.0, 0.0] for role in ("tasks", "jit", "gc", "other")}
+    total_user, total_sys = user_sys((proc / "stat").read_text())
+    for thread in (proc / "task").iterdir():
+        try:
+            name = (thread / "comm").read_text().strip()
+            user, sys_ = user_sys((thread / "stat").read_text())
+        except OSError:  # the thread ended while we listed them
+            continue
+        role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), None)
+        if role:
+            roles[role][0] += user
+            roles[role][1] += sys_
+    roles["other"] = [total_user - sum(r[0] for r in roles.values()),
+                      total_sys - sum(r[1] for r in roles.values())]
+    return {role: {"user": user, "sys": sys_} for role, (user, sys_) in roles.items()}
+
+
+def cpu_between(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """The CPU seconds each role used between two :func:`jvm_cpu_s` readings."""
+    return {
+        role: {kind: round(after[role][kind] - before[role][kind], 1) for kind in ("user", "sys")}
+        for role in after if role in before
+    }
+
+
 def driver_heap_peak_mb(spark: Any) -> float | None:
     """Peak JVM heap of the driver (local mode: driver and executor are one JVM)."""
     for executor in rest(spark, "executors"):

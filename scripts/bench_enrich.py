@@ -20,9 +20,11 @@ rows; the checked lines cached because they feed all three, as the job does) and
 ``daily_summary`` over the facts read back, on local[2] with the project's session.
 Both sides write the four results as Parquet partitioned the same way (by business date,
 sale date, date); DuckDB runs with threads=2 and the same 4 GB of memory as Spark's
-driver. ``--with-job`` also times the whole job as run_job runs it (Delta MERGEs,
-quality gates and their metrics, RUN_LOG, unknown-member repair) for the record, then the
-transform once more in the same JVM: the share of the first run that is JIT warm-up.
+driver. The Spark result also says where the JVM's CPU went during the timed transform
+(task threads, JIT compilers, garbage collection, the rest: ``cpu_s``). ``--with-job``
+also times the whole job as run_job runs it (Delta MERGEs, quality gates and their
+metrics, RUN_LOG, unknown-member repair) for the record, then the transform once more in
+the same JVM: the share of the first run that is JIT warm-up.
 
     python scripts/bench_enrich.py --engine spark --landing bench/work/landing-2.5M
 """
@@ -37,7 +39,9 @@ from datetime import date
 from pathlib import Path
 
 from bench_common import (
+    cpu_between,
     emit,
+    jvm_cpu_s,
     jvm_pid,
     log,
     peak_rss_mb,
@@ -77,12 +81,15 @@ def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_j
     log("spark: dimensions ready, running the sales_enrich transform")
     out = work / "spark-out"
     shutil.rmtree(out, ignore_errors=True)
+    pid = jvm_pid(spark)
+    cpu_before = jvm_cpu_s(pid)
     seconds, _ = timed(lambda: _spark_transform(ctx, out))
+    cpu = cpu_between(cpu_before, jvm_cpu_s(pid))
     result = {
-        "engine": "spark", "seconds": seconds, "session_start_s": start_s,
+        "engine": "spark", "seconds": seconds, "session_start_s": start_s, "cpu_s": cpu,
         "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
         "rows": _spark_rows(spark, out),
-        "jvm_peak_rss_mb": peak_rss_mb(jvm_pid(spark)),
+        "jvm_peak_rss_mb": peak_rss_mb(pid),
         "jvm_heap_peak_mb": driver_heap_peak_mb(spark),
         "python_peak_rss_mb": peak_rss_mb(),
     }

@@ -32,6 +32,17 @@ def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
+def _cpu_line(cpu: dict[str, dict[str, float]], wall_s: float) -> str:
+    """Where the Spark JVM's CPU went during a timed transform, by thread role."""
+    def both(role: str) -> float:
+        return cpu[role]["user"] + cpu[role]["sys"]
+
+    return (f"CPU of the Spark JVM during that run ({wall_s:.1f} s on 2 cores): task threads "
+            f"{both('tasks'):.1f} s, JIT compilers {both('jit'):.1f} s, garbage collection "
+            f"{both('gc'):.1f} s ({cpu['gc']['sys']:.1f} s of it kernel time), "
+            f"other {both('other'):.1f} s")
+
+
 def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
     """The four tables, each followed by its target and whether it is met."""
     out = [f"Machine: {details['machine']}  ", f"Spark {details['spark']}, measured "
@@ -51,6 +62,8 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
                 out.append(f"- at {label}: the median of {len(e['spark_samples_s'])} runs of each "
                            f"engine, each in a fresh process (Spark {_seconds(e['spark_samples_s'])} s; "
                            f"DuckDB {_seconds(e['duckdb_samples_s'])} s)")
+            if e.get("spark_cpu_s"):
+                out.append(f"- at {label}: {_cpu_line(e['spark_cpu_s'], e['spark_s'])}")
             if e.get("spark_whole_job_s"):
                 out.append(f"- the whole job at {label} (Delta MERGEs, quality gates and metrics, "
                            f"RUN_LOG, unknown-member repair): {e['spark_whole_job_s']:.1f}s")
