@@ -12,6 +12,7 @@ import platform
 import resource
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -93,46 +94,79 @@ _THREAD_ROLES = (("Executor task", "tasks"), ("C1 Compiler", "jit"), ("C2 Compil
                  ("GC Thread", "gc"), ("VM Thread", "gc"))
 
 
-def jvm_cpu_s(pid: int) -> dict[str, dict[str, float]]:
-    """CPU seconds so far of JVM ``pid`` by thread role, user and kernel time apart.
+ROLES = ("tasks", "jit", "gc", "other")
+
+
+class JvmCpuMeter:
+    """CPU seconds JVM ``pid`` spends inside a ``with`` block, by thread role, user and
+    kernel time apart (Linux /proc; :meth:`by_role` is {} elsewhere).
 
     Roles: ``tasks`` (Spark's task threads), ``jit`` (the C1/C2 compiler threads), ``gc``
-    (the collector's threads and the VM thread that runs its pauses) and ``other`` (the
-    rest of the process, exited threads included). Linux only (/proc); {} elsewhere.
-    Subtract two readings (:func:`cpu_between`) to see where a stretch of work went.
+    (the collector's threads and the VM thread that runs its pauses), ``other`` (the rest
+    of the process). Threads are read every ``interval_s`` so that one which ends inside
+    the block (Spark ends task threads idle for a minute) still counts for its role, up to
+    its last reading; what it used after that counts as ``other``.
     """
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return {}
-    tick = os.sysconf("SC_CLK_TCK")
 
-    def user_sys(stat: str) -> tuple[float, float]:
-        fields = stat.rsplit(")", 1)[1].split()  # the name before ")" may hold spaces
-        return int(fields[11]) / tick, int(fields[12]) / tick
+    def __init__(self, pid: int, interval_s: float = 0.5) -> None:
+        self._proc = Path(f"/proc/{pid}")
+        self._interval_s = interval_s
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._first: dict[str, tuple[str, float, float]] = {}
+        self._last: dict[str, tuple[str, float, float]] = {}
+        self._totals: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample_until_stopped, daemon=True)
 
-    roles = {role: [0.0, 0.0] for role in ("tasks", "jit", "gc", "other")}
-    total_user, total_sys = user_sys((proc / "stat").read_text())
-    for thread in (proc / "task").iterdir():
-        try:
-            name = (thread / "comm").read_text().strip()
-            user, sys_ = user_sys((thread / "stat").read_text())
-        except OSError:  # the thread ended while we listed them
-            continue
-        role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), None)
-        if role:
-            roles[role][0] += user
-            roles[role][1] += sys_
-    roles["other"] = [total_user - sum(r[0] for r in roles.values()),
-                      total_sys - sum(r[1] for r in roles.values())]
-    return {role: {"user": user, "sys": sys_} for role, (user, sys_) in roles.items()}
+    def __enter__(self) -> JvmCpuMeter:
+        if self._proc.exists():
+            self._first = self._threads()
+            self._totals.append(self._user_sys(self._proc / "stat"))
+            self._sampler.start()
+        return self
 
+    def __exit__(self, *_: Any) -> None:
+        if self._sampler.is_alive():
+            self._stop.set()
+            self._sampler.join()
+            self._last.update(self._threads())
+            self._totals.append(self._user_sys(self._proc / "stat"))
 
-def cpu_between(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    """The CPU seconds each role used between two :func:`jvm_cpu_s` readings."""
-    return {
-        role: {kind: round(after[role][kind] - before[role][kind], 1) for kind in ("user", "sys")}
-        for role in after if role in before
-    }
+    def by_role(self) -> dict[str, dict[str, float]]:
+        """{role: {"user": s, "sys": s}} over the block, or {} without /proc."""
+        if len(self._totals) < 2:
+            return {}
+        used = {role: [0.0, 0.0] for role in ROLES}
+        for tid, (role, user, sys_) in self._last.items():
+            _, user0, sys0 = self._first.get(tid, (role, 0.0, 0.0))
+            if user < user0:  # the id of a thread that ended, given to a new one
+                user0, sys0 = 0.0, 0.0
+            used[role][0] += user - user0
+            used[role][1] += sys_ - sys0
+        (user0, sys0), (user1, sys1) = self._totals
+        used["other"][0] += (user1 - user0) - sum(u for u, _ in used.values())
+        used["other"][1] += (sys1 - sys0) - sum(s for _, s in used.values())
+        return {role: {"user": round(u, 1), "sys": round(s, 1)} for role, (u, s) in used.items()}
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._last.update(self._threads())
+
+    def _threads(self) -> dict[str, tuple[str, float, float]]:
+        found = {}
+        for thread in (self._proc / "task").iterdir():
+            try:
+                name = (thread / "comm").read_text().strip()
+                user, sys_ = self._user_sys(thread / "stat")
+            except OSError:  # the thread ended while we listed them
+                continue
+            role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), "other")
+            found[thread.name] = (role, user, sys_)
+        return found
+
+    def _user_sys(self, stat: Path) -> tuple[float, float]:
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # a name may hold spaces
+        return int(fields[11]) / self._tick, int(fields[12]) / self._tick
 
 
 def driver_heap_peak_mb(spark: Any) -> float | None:

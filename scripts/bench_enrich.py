@@ -39,9 +39,8 @@ from datetime import date
 from pathlib import Path
 
 from bench_common import (
-    cpu_between,
+    JvmCpuMeter,
     emit,
-    jvm_cpu_s,
     jvm_pid,
     log,
     peak_rss_mb,
@@ -82,11 +81,11 @@ def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_j
     out = work / "spark-out"
     shutil.rmtree(out, ignore_errors=True)
     pid = jvm_pid(spark)
-    cpu_before = jvm_cpu_s(pid)
-    seconds, _ = timed(lambda: _spark_transform(ctx, out))
-    cpu = cpu_between(cpu_before, jvm_cpu_s(pid))
+    with JvmCpuMeter(pid) as cpu:
+        seconds, _ = timed(lambda: _spark_transform(ctx, out))
     result = {
-        "engine": "spark", "seconds": seconds, "session_start_s": start_s, "cpu_s": cpu,
+        "engine": "spark", "seconds": seconds, "session_start_s": start_s,
+        "cpu_s": cpu.by_role(),
         "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
         "rows": _spark_rows(spark, out),
         "jvm_peak_rss_mb": peak_rss_mb(pid),
