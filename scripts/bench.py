@@ -122,7 +122,7 @@ def enrich_run(args: argparse.Namespace, engine: str, lines: int, cache: dict) -
                 "bench_enrich.py", "--engine", engine, "--landing", str(landing),
                 "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job))
         samples = [run["seconds"] for run in runs]
-        median_run = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+        median_run = next(run for run in runs if run["seconds"] == statistics.median_low(samples))
         cache[key] = {**runs[0], "seconds": statistics.median(samples), "samples_s": samples,
                       "cpu_s": median_run.get("cpu_s")}
     return cache[key]

@@ -92,8 +92,6 @@ def rest(spark: Any, path: str) -> Any:
 #: the first 15 characters of a name: "Executor task l", "C2 CompilerThre").
 _THREAD_ROLES = (("Executor task", "tasks"), ("C1 Compiler", "jit"), ("C2 Compiler", "jit"),
                  ("GC Thread", "gc"), ("VM Thread", "gc"))
-
-
 ROLES = ("tasks", "jit", "gc", "other")
 
 
@@ -114,14 +112,15 @@ class JvmCpuMeter:
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._first: dict[str, tuple[str, float, float]] = {}
         self._last: dict[str, tuple[str, float, float]] = {}
-        self._totals: list[tuple[float, float]] = []
+        self._process_start: tuple[float, float] | None = None
+        self._process_end: tuple[float, float] | None = None
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_until_stopped, daemon=True)
 
     def __enter__(self) -> JvmCpuMeter:
         if self._proc.exists():
-            self._first = self._threads()
-            self._totals.append(self._user_sys(self._proc / "stat"))
+            self._first = self._role_threads()
+            self._process_start = self._user_sys(self._proc / "stat")
             self._sampler.start()
         return self
 
@@ -129,12 +128,12 @@ class JvmCpuMeter:
         if self._sampler.is_alive():
             self._stop.set()
             self._sampler.join()
-            self._last.update(self._threads())
-            self._totals.append(self._user_sys(self._proc / "stat"))
+            self._last.update(self._role_threads())
+            self._process_end = self._user_sys(self._proc / "stat")
 
     def by_role(self) -> dict[str, dict[str, float]]:
         """{role: {"user": s, "sys": s}} over the block, or {} without /proc."""
-        if len(self._totals) < 2:
+        if self._process_start is None or self._process_end is None:
             return {}
         used = {role: [0.0, 0.0] for role in ROLES}
         for tid, (role, user, sys_) in self._last.items():
@@ -143,25 +142,26 @@ class JvmCpuMeter:
                 user0, sys0 = 0.0, 0.0
             used[role][0] += user - user0
             used[role][1] += sys_ - sys0
-        (user0, sys0), (user1, sys1) = self._totals
-        used["other"][0] += (user1 - user0) - sum(u for u, _ in used.values())
-        used["other"][1] += (sys1 - sys0) - sum(s for _, s in used.values())
+        (user0, sys0), (user1, sys1) = self._process_start, self._process_end
+        used["other"] = [(user1 - user0) - sum(u for u, _ in used.values()),
+                         (sys1 - sys0) - sum(s for _, s in used.values())]
         return {role: {"user": round(u, 1), "sys": round(s, 1)} for role, (u, s) in used.items()}
 
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self._interval_s):
-            self._last.update(self._threads())
+            self._last.update(self._role_threads())
 
-    def _threads(self) -> dict[str, tuple[str, float, float]]:
+    def _role_threads(self) -> dict[str, tuple[str, float, float]]:
+        """{thread id: (role, user s, sys s)} of the threads with a role other than ``other``."""
         found = {}
         for thread in (self._proc / "task").iterdir():
             try:
                 name = (thread / "comm").read_text().strip()
-                user, sys_ = self._user_sys(thread / "stat")
+                role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), None)
+                if role is not None:
+                    found[thread.name] = (role, *self._user_sys(thread / "stat"))
             except OSError:  # the thread ended while we listed them
                 continue
-            role = next((r for prefix, r in _THREAD_ROLES if name.startswith(prefix)), "other")
-            found[thread.name] = (role, user, sys_)
         return found
 
     def _user_sys(self, stat: Path) -> tuple[float, float]:

@@ -576,7 +576,7 @@ def _email_local(first: str, last: str) -> str:
 
 
 def _phone(number: int) -> str:
-    """A unique ``+1-555-XXX-XXXX`` phone (bijective in ``number`` below 10 million)."""
+    """A unique phone such as ``+1-555-012-3456`` (bijective in ``number`` below 10 million)."""
     mixed = (number * 7_919 + 1_234_567) % 10_000_000
     return f"+1-555-{mixed // 10_000:03d}-{mixed % 10_000:04d}"
 
