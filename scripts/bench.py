@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skew-rows", default=None, help="skew join rows (default 10M)")
     parser.add_argument("--click-files", type=int, default=None, help="default 20000")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="fresh-process runs of each engine at the smallest enrich size, "
-                             "and rounds of each skew variant; medians are reported (default 3)")
+                        help="rounds at the smallest enrich size (a fresh process per engine in "
+                             "turn) and of the skew variants; medians are reported (default 5)")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset")
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "work")
     parser.add_argument("--out", type=Path, default=None,
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.scaling = [parse_lines(s) for s in (args.scaling or ("0.1M,0.2M,0.4M" if quick else "1M,5M,20M")).split(",")]
     args.skew_rows = parse_lines(args.skew_rows or ("1M" if quick else "10M"))
     args.click_files = args.click_files or (2_000 if quick else 20_000)
-    args.repeats = args.repeats or (1 if quick else 3)
+    args.repeats = args.repeats or (1 if quick else 5)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
@@ -106,26 +107,33 @@ def worker(script: str, *args: str) -> dict[str, Any]:
     return json.loads(results[-1][len(RESULT_PREFIX):])
 
 
-def enrich_run(args: argparse.Namespace, engine: str, lines: int, cache: dict) -> dict[str, Any]:
-    """The engine's run(s) at ``lines``: at the smallest enrich size ``--repeats`` runs, each
-    in a fresh process (a first run in a JVM varies by ±15% on a shared 2-core VM), with
-    ``seconds`` their median and ``samples_s`` all of them; one run at the larger sizes."""
-    key = (engine, lines)
-    if key not in cache:
-        landing = landing_for(args.work, lines)
-        smallest = lines == min(args.scales)
-        runs = []
-        for attempt in range(args.repeats if smallest else 1):
+def enrich_runs(args: argparse.Namespace, lines: int, engines: Sequence[str],
+                cache: dict) -> dict[str, dict[str, Any]]:
+    """Each engine's run(s) at ``lines``, by engine name.
+
+    At the smallest enrich size ``--repeats`` rounds, each round one fresh process per
+    engine in turn (a first run in a JVM varies by ±20% on a shared 2-core VM, and the
+    machine's speed drifts over minutes: alternating gives both engines the same drift);
+    ``seconds`` is the median and ``samples_s`` every run. One run at the larger sizes.
+    """
+    todo = [engine for engine in engines if (engine, lines) not in cache]
+    smallest = lines == min(args.scales)
+    landing = landing_for(args.work, lines) if todo else None
+    runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in todo}
+    for attempt in range(args.repeats if smallest else 1):
+        for engine in todo:
             # The whole job (Delta, quality gates) and a warm rerun: once, at the smallest size.
             job = ["--with-job"] if engine == "spark" and smallest and attempt == 0 else []
-            runs.append(worker(
+            runs[engine].append(worker(
                 "bench_enrich.py", "--engine", engine, "--landing", str(landing),
                 "--work", str(args.work / f"run-{engine}-{lines_label(lines)}"), *job))
-        samples = [run["seconds"] for run in runs]
-        median_run = next(run for run in runs if run["seconds"] == statistics.median_low(samples))
-        cache[key] = {**runs[0], "seconds": statistics.median(samples), "samples_s": samples,
-                      "cpu_s": median_run.get("cpu_s")}
-    return cache[key]
+    for engine, engine_runs in runs.items():
+        samples = [run["seconds"] for run in engine_runs]
+        median_run = next(run for run in engine_runs
+                          if run["seconds"] == statistics.median_low(samples))
+        cache[(engine, lines)] = {**engine_runs[0], "seconds": statistics.median(samples),
+                                  "samples_s": samples, "cpu_s": median_run.get("cpu_s")}
+    return {engine: cache[(engine, lines)] for engine in engines}
 
 
 def check_same_rows(spark: dict[str, Any], duck: dict[str, Any], lines: int) -> None:
@@ -145,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if "enrich" in args.only:
         details["enrich"] = {}
         for lines in args.scales:
-            duck = enrich_run(args, "duckdb", lines, runs)
-            spark = enrich_run(args, "spark", lines, runs)
+            both = enrich_runs(args, lines, ("duckdb", "spark"), runs)
+            duck, spark = both["duckdb"], both["spark"]
             check_same_rows(spark, duck, lines)
             details["enrich"][lines_label(lines)] = {
                 "spark_s": round(spark["seconds"], 2), "duckdb_s": round(duck["seconds"], 2),
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in args.only:
         details["scaling"] = {}
         for lines in args.scaling:
-            run = enrich_run(args, "spark", lines, runs)
+            run = enrich_runs(args, lines, ("spark",), runs)["spark"]
             details["scaling"][f"{lines / 1e6:g}"] = {
                 "lines": lines, "spark_s": round(run["seconds"], 2),
                 "s_per_million": round(run["seconds"] / (lines / 1e6), 2),

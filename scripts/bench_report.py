@@ -60,7 +60,8 @@ def markdown(details: dict[str, Any], targets: dict[str, float]) -> str:
         for label, e in details["enrich"].items():
             if len(e.get("spark_samples_s", [])) > 1:
                 out.append(f"- at {label}: the median of {len(e['spark_samples_s'])} runs of each "
-                           f"engine, each in a fresh process (Spark {_seconds(e['spark_samples_s'])} s; "
+                           f"engine, each in a fresh process, the engines in turn (Spark "
+                           f"{_seconds(e['spark_samples_s'])} s; "
                            f"DuckDB {_seconds(e['duckdb_samples_s'])} s)")
             if e.get("spark_cpu_s"):
                 out.append(f"- at {label}: {_cpu_line(e['spark_cpu_s'], e['spark_s'])}")
