@@ -1,10 +1,13 @@
-"""Skew-aware joins and aggregations: salt only the hot keys, keep every other key plain.
+"""Skew-aware joins and aggregations: treat only the hot keys, keep every other key plain.
 
 A key is *hot* when a sample says it holds more rows than ``hot_factor`` times the average
-shuffle-partition load (rows / ``spark.sql.shuffle.partitions``). A hot key's rows get a
-random salt in ``0..buckets-1`` and are spread over ``buckets`` shuffle partitions; the
-other side's rows of that key are replicated once per bucket. Every other key takes the
-plain path (salt 0, no replication), so the cost of salting is paid only where it helps.
+shuffle-partition load (rows / ``spark.sql.shuffle.partitions``). In an inner or left join
+(from the skewed side) whose other side holds few rows of the hot keys, the hot keys' rows
+are joined where they are read, against a broadcast of those few rows, and never shuffled.
+Otherwise a hot key's rows get a random salt in ``0..buckets-1`` and are spread over
+``buckets`` shuffle partitions; the other side's rows of that key are replicated once per
+bucket. Every other key takes the plain path (salt 0, no replication), so the cost is paid
+only where it helps.
 
 Both functions give exactly the rows of the plain operation (property-tested against
 ``left.join(right, on, how)`` and ``df.groupBy(keys).agg(...)``).
@@ -84,6 +87,10 @@ class SkewSettings(BaseModel):
     max_salt_buckets: int = Field(1024, ge=2)
     #: Broadcast the other side instead of salting when it is at most this big (0: never).
     broadcast_mb: float = Field(64.0, ge=0)
+    #: Inner and left joins (from the skewed side): join the hot keys' rows without a
+    #: shuffle, against a broadcast of the other side's rows of those keys, when it holds at
+    #: most this many of them (a key hot on both sides is salted instead; 0: always salt).
+    hot_broadcast_rows: int = Field(10_000, ge=0)
     #: Seed of the sample and of the salt.
     seed: int = 17
 
@@ -162,16 +169,19 @@ def salted_join(
     settings: SkewSettings | None = None,
     hot_keys: Sequence[HotKey] | None = None,
 ) -> DataFrame:
-    """``left.join(right, on, how)``, with the hot keys of the ``skewed`` side salted.
+    """``left.join(right, on, how)``, with the hot keys of the ``skewed`` side spread.
 
     Same rows and columns as the plain equi-join on the column names ``on`` (``how``:
     inner, left, right or full outer), in the order ``on``, left's other columns, right's.
     The other side is broadcast instead when it is under ``broadcast_mb`` and the join
     does not preserve it. Otherwise hot keys (``hot_keys`` or :func:`find_hot_keys` on the
-    skewed side) are split into buckets on the skewed side and replicated on the other;
-    skewed-side rows with a null key (which never match) are spread as well. When the
-    other side is preserved (right/full), its replicated rows that find no match are
-    emitted once, not once per bucket.
+    skewed side) are treated apart. When the join does not preserve the other side and
+    that side holds at most ``hot_broadcast_rows`` rows of the hot keys (one count), the
+    hot keys' rows are joined against a broadcast of those rows, with no shuffle, and the
+    other keys by a plain join. Else the hot keys are salted: split into buckets on the
+    skewed side and replicated on the other; skewed-side rows with a null key (which never
+    match) are spread as well. When the other side is preserved (right/full), its
+    replicated rows that find no match are emitted once, not once per bucket.
 
     Raises:
         SkewError: unknown ``how``, missing key columns, or non-key columns present on both
@@ -193,6 +203,8 @@ def salted_join(
     hot = list(hot_keys) if hot_keys is not None else find_hot_keys(big, on, settings)
     if not hot:
         return left.join(right, list(on), kind).select(*columns)
+    if big_how in ("inner", "left") and _few_hot_rows(other, on, hot, settings):
+        return _isolated(big, other, on, big_how, hot).select(*columns)
     return _salted(big, other, on, big_how, hot, settings).select(*columns)
 
 
@@ -248,6 +260,32 @@ def skew_aware_groupby(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _few_hot_rows(
+    other: DataFrame, on: Sequence[str], hot: Sequence[HotKey], settings: SkewSettings
+) -> bool:
+    """Whether ``other`` holds at most ``hot_broadcast_rows`` rows of the hot keys (a job
+    that stops counting past the limit)."""
+    limit = settings.hot_broadcast_rows
+    if limit == 0:
+        return False
+    hot_rows = other.filter(_bucket_column(on, hot, other).isNotNull())
+    return hot_rows.limit(limit + 1).count() <= limit
+
+
+def _isolated(
+    big: DataFrame, other: DataFrame, on: Sequence[str], how: str, hot: Sequence[HotKey]
+) -> DataFrame:
+    """The inner or left join of ``big`` with ``other``: the hot keys' rows against a
+    broadcast of ``other``'s rows of those keys, where they are read (no shuffle, so no
+    skew), unioned with the plain join of every other key. A row of either side is hot
+    by the same test, so each pair that matches in the plain join meets in one part."""
+    big_hot = _bucket_column(on, hot, big).isNotNull()  # never null, so ~ keeps every row
+    other_hot = _bucket_column(on, hot, other).isNotNull()
+    hot_part = big.filter(big_hot).join(F.broadcast(other.filter(other_hot)), list(on), how)
+    cold_part = big.filter(~big_hot).join(other.filter(~other_hot), list(on), how)
+    return hot_part.unionByName(cold_part)
 
 
 def _salted(

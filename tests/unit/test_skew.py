@@ -22,6 +22,8 @@ from etl_lib.skew import (
 
 #: Detect from every row, against 8 partitions: a key with > 1/8 of the rows is hot.
 DETECT = SkewSettings(sample_fraction=1.0, hot_factor=1.0, partitions=8, broadcast_mb=0)
+#: The same, hot keys always salted (never joined against a broadcast of their rows).
+SALT = DETECT.model_copy(update={"hot_broadcast_rows": 0})
 
 keys = st.one_of(st.none(), st.integers(0, 4))
 left_rows = st.lists(st.tuples(keys, st.integers(-5, 5)), max_size=30)
@@ -44,19 +46,23 @@ def sql_conf(spark, **values):
             spark.conf.set(k, v)
 
 
-@settings(max_examples=14, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     left=left_rows,
     right=right_rows,
     how=st.sampled_from(["inner", "left", "right", "full"]),
     skewed=st.sampled_from(["left", "right"]),
-    given_hot=st.sampled_from([None, [0], [0, 3, 9]]),
+    given_hot=st.sampled_from([None, [0], [0, 3, 9], [None, 2]]),
+    hot_broadcast_rows=st.sampled_from([0, 1, 10_000]),
 )
-def test_salted_join_gives_exactly_the_plain_join_rows(spark, left, right, how, skewed, given_hot):
+def test_salted_join_gives_exactly_the_plain_join_rows(
+    spark, left, right, how, skewed, given_hot, hot_broadcast_rows
+):
     ldf = spark.createDataFrame(left + [(0, 1)] * 12, "k int, a int")  # key 0 is hot
     rdf = spark.createDataFrame(right, "k int, b string")
     hot = None if given_hot is None else [HotKey((k,), 0.5, 3) for k in given_hot]
-    got = salted_join(ldf, rdf, ["k"], how, skewed=skewed, settings=DETECT, hot_keys=hot)
+    options = DETECT.model_copy(update={"hot_broadcast_rows": hot_broadcast_rows})
+    got = salted_join(ldf, rdf, ["k"], how, skewed=skewed, settings=options, hot_keys=hot)
     expected = ldf.join(rdf, ["k"], how)
     assert got.columns == expected.columns
     assert rows_of(got) == rows_of(expected)
@@ -67,7 +73,7 @@ def test_salted_join_salts_only_the_hot_keys_and_replicates_them_per_bucket(spar
     right = spark.createDataFrame([(0, "zero"), (1, "one")], "k int, b string")
     hot = find_hot_keys(left, ["k"], DETECT)
     assert [(h.values, h.buckets) for h in hot] == [((0,), 120)]  # 16 * 30/32 * 8
-    joined = salted_join(left, right, ["k"], "inner", settings=DETECT)
+    joined = salted_join(left, right, ["k"], "inner", settings=SALT)
     plan = joined._jdf.queryExecution().optimizedPlan().toString()
     assert "__skew_salt" in plan and "Generate explode" in plan
     assert_df_equality(joined, left.join(right, ["k"]), ignore_row_order=True, ignore_nullable=True)
@@ -86,8 +92,8 @@ def test_salted_join_spreads_a_key_holding_half_the_rows(spark):
                             "spark.sql.shuffle.partitions": "8",
                             "spark.sql.autoBroadcastJoinThreshold": "-1"}):
         plain = max_over_median(big.join(small, ["k"], "left"))
-        salted_df = salted_join(big, small, ["k"], "left",
-                                settings=SkewSettings(sample_fraction=0.5, broadcast_mb=0))
+        salted_df = salted_join(big, small, ["k"], "left", settings=SkewSettings(
+            sample_fraction=0.5, broadcast_mb=0, hot_broadcast_rows=0))
         salted = max_over_median(salted_df)
     assert plain > 5
     assert salted < 2
@@ -99,23 +105,51 @@ def test_salted_inner_and_left_joins_sort_by_one_hash_key(spark):
     with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
                             "spark.sql.autoBroadcastJoinThreshold": "-1"}):
         for how in ("inner", "left"):
-            joined = salted_join(left, right, ["k"], how, settings=DETECT)
+            joined = salted_join(left, right, ["k"], how, settings=SALT)
             plan = joined._jdf.queryExecution().executedPlan().toString()
             assert "SortMergeJoin [xxhash64(" in plan and "Sort [xxhash64(" in plan, plan
             assert "Exchange hashpartitioning(xxhash64(" in plan, plan
             assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
 
 
-def test_salted_join_on_double_keys_matches_signed_zeros_and_nans_as_spark_does(spark):
+@pytest.mark.parametrize("options", [DETECT, SALT], ids=["isolated", "salted"])
+def test_salted_join_on_double_keys_matches_signed_zeros_and_nans_as_spark_does(spark, options):
     left = spark.createDataFrame([(0.0, 1), (-0.0, 2), (float("nan"), 3), (1.5, 4)] + [(0.0, 9)] * 10,
                                  "k double, a int")
     right = spark.createDataFrame([(-0.0, "zero"), (float("nan"), "nan"), (1.5, "x")],
                                   "k double, b string")
     for how in ("inner", "left"):
-        joined = salted_join(left, right, ["k"], how, settings=DETECT)
+        joined = salted_join(left, right, ["k"], how, settings=options)
         # repr: NaN never equals itself, in Python as in SQL outside joins
         expected = left.join(right, ["k"], how)
         assert list(map(repr, rows_of(joined))) == list(map(repr, rows_of(expected)))
+
+
+def test_salted_join_joins_hot_keys_against_a_broadcast_of_their_few_rows(spark):
+    # Keys 0 and 3 are hot; 3 has no match, so a left join keeps its rows with a null b.
+    left = spark.createDataFrame(
+        [(k, i) for k in (0, 3) for i in range(30)] + [(1, 0), (2, 0), (None, 0)], "k int, a int")
+    right = spark.createDataFrame([(0, "zero"), (1, "one"), (2, "two"), (None, "null")],
+                                  "k int, b string")
+    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
+                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
+        for how in ("inner", "left"):
+            joined = salted_join(left, right, ["k"], how, settings=DETECT)
+            plan = joined._jdf.queryExecution().executedPlan().toString()
+            assert "BroadcastHashJoin" in plan and "SortMergeJoin" in plan, plan
+            assert "__skew_salt" not in plan, plan
+            assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
+
+
+def test_salted_join_salts_a_key_hot_on_both_sides(spark):
+    left = spark.createDataFrame([(0, i) for i in range(30)] + [(1, 0)], "k int, a int")
+    right = spark.createDataFrame([(0, f"z{i}") for i in range(5)] + [(1, "one")],
+                                  "k int, b string")
+    options = DETECT.model_copy(update={"hot_broadcast_rows": 4})  # key 0 has 5 rows there
+    joined = salted_join(left, right, ["k"], "inner", settings=options)
+    plan = joined._jdf.queryExecution().optimizedPlan().toString()
+    assert "__skew_salt" in plan, plan
+    assert rows_of(joined) == rows_of(left.join(right, ["k"]))
 
 
 def test_salted_join_broadcasts_a_small_side_it_may_broadcast(spark):
