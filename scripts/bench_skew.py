@@ -9,7 +9,11 @@ before the clock starts, the result written to Spark's ``noop`` sink:
 * aqe    — AQE on with its skew-join split (threshold lowered to ``--aqe-skew-mb`` so the
            hot partition qualifies at this size) and partition coalescing;
 * salted — ``etl_lib.skew.salted_join`` (hot keys found by its own sample, inside the
-           timed part), AQE off, broadcast disabled so the salted path is what runs.
+           timed part), AQE off, the whole members side never broadcast
+           (``broadcast_mb=0``), so salted_join's hot-key path is what runs: here the
+           hot key's one member row is broadcast to the hot lines where they are read,
+           and the other keys are sort-merge joined (the join stage: the one reading
+           the most shuffle records).
 
 Each variant runs once on a tenth of the lines first (warm-up, untimed), then the three
 run in turn ``--rounds`` times. For the join stage (the stage reading the most shuffle
