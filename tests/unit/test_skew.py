@@ -46,6 +46,16 @@ def sql_conf(spark, **values):
             spark.conf.set(k, v)
 
 
+def inner_and_left_joins(spark, left, right, options):
+    """(how, salted_join of left and right on k, its executed plan) for inner and left,
+    planned and run with AQE and automatic broadcasts off."""
+    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
+                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
+        for how in ("inner", "left"):
+            joined = salted_join(left, right, ["k"], how, settings=options)
+            yield how, joined, joined._jdf.queryExecution().executedPlan().toString()
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     left=left_rows,
@@ -102,14 +112,10 @@ def test_salted_join_spreads_a_key_holding_half_the_rows(spark):
 def test_salted_inner_and_left_joins_sort_by_one_hash_key(spark):
     left = spark.createDataFrame([(0, i) for i in range(30)] + [(1, 0)], "k int, a int")
     right = spark.createDataFrame([(0, "zero"), (1, "one")], "k int, b string")
-    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
-                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
-        for how in ("inner", "left"):
-            joined = salted_join(left, right, ["k"], how, settings=SALT)
-            plan = joined._jdf.queryExecution().executedPlan().toString()
-            assert "SortMergeJoin [xxhash64(" in plan and "Sort [xxhash64(" in plan, plan
-            assert "Exchange hashpartitioning(xxhash64(" in plan, plan
-            assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
+    for how, joined, plan in inner_and_left_joins(spark, left, right, SALT):
+        assert "SortMergeJoin [xxhash64(" in plan and "Sort [xxhash64(" in plan, plan
+        assert "Exchange hashpartitioning(xxhash64(" in plan, plan
+        assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
 
 
 @pytest.mark.parametrize("options", [DETECT, SALT], ids=["isolated", "salted"])
@@ -131,14 +137,10 @@ def test_salted_join_joins_hot_keys_against_a_broadcast_of_their_few_rows(spark)
         [(k, i) for k in (0, 3) for i in range(30)] + [(1, 0), (2, 0), (None, 0)], "k int, a int")
     right = spark.createDataFrame([(0, "zero"), (1, "one"), (2, "two"), (None, "null")],
                                   "k int, b string")
-    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
-                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
-        for how in ("inner", "left"):
-            joined = salted_join(left, right, ["k"], how, settings=DETECT)
-            plan = joined._jdf.queryExecution().executedPlan().toString()
-            assert "BroadcastHashJoin" in plan and "SortMergeJoin" in plan, plan
-            assert "__skew_salt" not in plan, plan
-            assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
+    for how, joined, plan in inner_and_left_joins(spark, left, right, DETECT):
+        assert "BroadcastHashJoin" in plan and "SortMergeJoin" in plan, plan
+        assert "__skew_salt" not in plan, plan
+        assert rows_of(joined) == rows_of(left.join(right, ["k"], how))
 
 
 def test_salted_join_salts_a_key_hot_on_both_sides(spark):
