@@ -86,12 +86,15 @@ def read_csv(
 
 
 def read_json_lines(spark: SparkSession, paths: Sequence[str], schema: StructType) -> DataFrame:
-    """Read JSON Lines files; unknown fields are ignored, malformed lines kept raw."""
+    """Read JSON Lines files; unknown fields are ignored, malformed lines kept raw.
+
+    Give timestamps as ``StringType`` in ``schema`` and type them with
+    ``etl_lib.cleansing.parse_timestamp``, which accepts every form the contract allows.
+    """
     return _finish(
         spark.read.schema(_with_raw(schema))
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", RAW_RECORD)
-        .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][XXX]")
         .json(list(paths))
     )
 
