@@ -59,6 +59,9 @@ class SparkSettings(_Strict):
     shuffle_partitions: int = Field(4, ge=1)
     driver_memory: str = "2g"
     ui_enabled: bool = False
+    #: JVM options of the local driver, which on local[N] runs the tasks too (the reasons
+    #: for each are in docs/performance.md). Managed platforms keep their own.
+    driver_java_options: str = "-XX:+UseParallelGC -XX:-TieredCompilation -XX:CompileThreshold=3000"
     conf: dict[str, str] = Field(default_factory=dict)
     #: Extra Maven coordinates for spark.jars.packages, on top of what the run needs.
     packages: list[str] = Field(default_factory=list)

@@ -26,6 +26,9 @@ def test_config(tmp_path_factory):
         "local",
         [f"warehouse.root={base / 'warehouse'}", f"landing.root={base / 'landing'}",
          "spark.shuffle_partitions=2", "spark.driver_memory=4g",
+         # Thousands of tiny queries: the tiered JIT's quick C1 code serves them better
+         # than waiting for C2 (docs/performance.md, "Session 18").
+         "spark.driver_java_options=-XX:+UseParallelGC",
          # One session serves every test, so it carries every connector a test uses.
          "spark.capabilities=[delta, s3a, postgres, snowflake]"],
     )
