@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import threading
@@ -69,13 +68,17 @@ def jvm_pid(spark: Any) -> int:
 
 
 def peak_rss_mb(pid: int | None = None) -> float:
-    """Peak resident memory (VmHWM) of process ``pid`` (default: this Python process)."""
-    if pid is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Peak resident memory (VmHWM) of process ``pid`` (default: this Python process).
+
+    Read from /proc, not ``getrusage``: Linux carries a process's ``ru_maxrss`` across
+    fork and exec, so a worker would report its parent's peak (bench.py's, after it has
+    generated 20M lines) as its own.
+    """
+    status = Path(f"/proc/{pid or os.getpid()}/status")
+    for line in status.read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    raise RuntimeError(f"no VmHWM in {status}")
 
 
 def rest(spark: Any, path: str) -> Any:
