@@ -1,13 +1,16 @@
-"""The benchmark's CPU meter attributes the Spark JVM's CPU to the threads that used it."""
+"""The benchmark's meters: the Spark JVM's CPU goes to the threads that used it, and a
+process's peak memory is its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from scripts.bench_common import ROLES, JvmCpuMeter, jvm_pid
+from scripts.bench_common import ROLES, JvmCpuMeter, jvm_pid, peak_rss_mb
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
 
@@ -35,3 +38,18 @@ def test_an_idle_jvm_shows_no_task_time(spark):
         time.sleep(0.5)
     used = meter.by_role()
     assert _seconds(used, "tasks") < 0.05
+
+
+def test_a_workers_peak_memory_is_its_own_not_its_parents():
+    # Linux carries ru_maxrss over fork and exec: a worker started by a parent holding
+    # 300 MB would report those 300 MB as its own peak.
+    size = 300 * 1024 * 1024
+    ballast = bytearray(size)
+    ballast[::4096] = b"\x01" * len(range(0, size, 4096))  # touch every page
+    assert peak_rss_mb() >= 300
+    worker = subprocess.run(
+        [sys.executable, "-c", "from scripts.bench_common import peak_rss_mb; print(peak_rss_mb())"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert float(worker.stdout) < 150
+    del ballast
