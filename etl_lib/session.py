@@ -94,7 +94,7 @@ def session_conf(config: AppConfig, platform: str) -> dict[str, str]:
                 # 40.0 s) and C2 only (hot code compiled once, not by C1 then C2: a cold
                 # 2.5M transform about 8% faster).
                 "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/derby "
-                f"{config.spark.driver_java_options}",
+                + config.spark.driver_java_options,
             }
         )
     conf.update(config.spark.conf)
