@@ -1,5 +1,7 @@
 from datetime import date
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
@@ -57,3 +59,14 @@ def test_overwrite_replaces_a_whole_partitioned_table_on_rerun(spark, warehouse)
     again = spark.createDataFrame([("c", 2, "z", d1)], SCHEMA)
     warehouse.overwrite(again, "S.W", partition_by=["day"])  # session default is dynamic mode
     assert_df_equality(warehouse.read("S.W"), again, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_tables_store_timestamps_as_int64_microseconds(spark, warehouse):
+    batch = spark.createDataFrame([("a", 1, "x", date(2024, 1, 1))], SCHEMA).selectExpr(
+        "k", "timestamp'2024-01-01 10:11:12.345678' AS at")
+    warehouse.merge(batch, "S.TS", ["k"], ["at"])
+    data_file = next(Path(warehouse.location("S.TS").removeprefix("file:")).glob("*.parquet"))
+    column = pq.ParquetFile(data_file).schema.column(1)
+    assert column.physical_type == "INT64"  # not Spark's default, the deprecated INT96
+    assert "timeUnit=microseconds" in str(column.logical_type)
+    assert warehouse.read("S.TS").first().at.isoformat() == "2024-01-01T10:11:12.345678"
