@@ -1,7 +1,8 @@
 """A plain Parquet zone (the "processed" layer an external table reads), replaced per partition.
 
 Layout: ``<root>/<dataset>/<column>=<value>/part-*.parquet`` (Hive-style), one file per
-partition, timestamps as TIMESTAMP_MICROS (UTC). Scratch space lives beside the datasets,
+partition, timestamps as TIMESTAMP_MICROS in UTC (the session's setting for every Parquet
+write, see ``etl_lib.session``). Scratch space lives beside the datasets,
 never inside one, so an external table on ``<root>/<dataset>/`` never lists it:
 ``<root>/_staging/<dataset>/<run_id>/`` (the new partitions) and
 ``<root>/_trash/<dataset>/<run_id>/`` (the partitions being replaced).
@@ -18,8 +19,7 @@ write still guarantees that a failed run never leaves a half-written partition.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -69,8 +69,7 @@ def replace_partitions(
     fs = _FileSystem(spark, target)
     fs.delete(staging)
     try:
-        with _parquet_timestamps(spark, "TIMESTAMP_MICROS"):
-            df.repartition(column).write.mode("overwrite").partitionBy(column).parquet(staging)
+        df.repartition(column).write.mode("overwrite").partitionBy(column).parquet(staging)
         written = _rows_per_partition(spark, staging, column)
         unexpected = sorted(set(written) - names)
         if unexpected:
@@ -118,17 +117,6 @@ def _rows_per_partition(spark: SparkSession, path: str, column: str) -> dict[str
         .collect()
     )
     return {f"{column}={row.value}": int(row["count"]) for row in counts}
-
-
-@contextmanager
-def _parquet_timestamps(spark: SparkSession, kind: str) -> Iterator[None]:
-    key = "spark.sql.parquet.outputTimestampType"
-    before = spark.conf.get(key)
-    spark.conf.set(key, kind)
-    try:
-        yield
-    finally:
-        spark.conf.set(key, before)
 
 
 class _FileSystem:
