@@ -62,6 +62,10 @@ class SparkSettings(_Strict):
     #: JVM options of the local driver, which on local[N] runs the tasks too (the reasons
     #: for each are in docs/performance.md). Managed platforms keep their own.
     driver_java_options: str = "-XX:+UseParallelGC -XX:-TieredCompilation -XX:CompileThreshold=3000"
+    #: Where frames that several writes reuse are kept (``JobContext.cache``). Memory by
+    #: default; conf/local.yaml keeps them on local disk, where the OS page cache holds
+    #: them outside the JVM heap the two task threads' garbage collector works through.
+    cache_level: Literal["MEMORY_AND_DISK", "DISK_ONLY"] = "MEMORY_AND_DISK"
     conf: dict[str, str] = Field(default_factory=dict)
     #: Extra Maven coordinates for spark.jars.packages, on top of what the run needs.
     packages: list[str] = Field(default_factory=list)

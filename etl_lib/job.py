@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -121,6 +122,10 @@ class JobContext:
 
     def table(self, logical_name: str) -> str:
         return self.config.table(logical_name)
+
+    def cache(self, frame: DataFrame) -> DataFrame:
+        """Persist ``frame``, which several actions reuse, at conf's ``spark.cache_level``."""
+        return frame.persist(getattr(StorageLevel, self.config.spark.cache_level))
 
     def masking_key(self) -> bytes:
         """The PII masking key from env or AWS Secrets Manager (see etl_lib.masking)."""

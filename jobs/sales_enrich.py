@@ -304,7 +304,7 @@ def run(ctx: JobContext) -> RunStats:
     # Read, check and deduplicate once, enrich once: each frame feeds a quality gate and
     # writes. The checked lines are cached after the dedupe, already narrowed to the
     # staged columns (caching the wide typed lines costs more than it saves).
-    cached = [out.checked.cache(), out.facts.cache()]
+    cached = [ctx.cache(out.checked), ctx.cache(out.facts)]
     stats.rows_in = raw.count()
     ctx.log.info("read %d landing sales lines for %s", stats.rows_in, day)
     ctx.quality_gate(stg_sales=out.staged, rejected_sales=out.rejected)

@@ -116,7 +116,7 @@ def _spark_transform(ctx, out: Path) -> None:
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
     result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
                                     dims["dim_customer"], None, day)
-    checked = result.checked.cache()  # feeds staged, rejected and fact rows, as in the job
+    checked = ctx.cache(result.checked)  # feeds staged, rejected and fact rows, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
                                 (result.staged, "staged", "business_date"),
                                 (result.facts, "facts", "sale_date")):

@@ -1,5 +1,7 @@
 """run_job: exit codes, the one-line failure message, and RUN_LOG rows for every outcome."""
 
+from datetime import date
+
 from etl_lib.io.delta import DeltaWarehouse
 from etl_lib.io.warehouse import WriteResult
 from etl_lib.job import RunStats, run_job
@@ -69,3 +71,23 @@ def test_a_jobs_quality_metrics_are_one_write_and_kept_when_the_job_fails(spark,
                                         ("ok", "STAGING.T_A"), ("ok", "STAGING.T_B")]
     history = warehouse.delta_table("METADATA.QUALITY_METRICS").history()
     assert history.count() == 2  # one write per job
+
+
+def test_cache_keeps_reused_frames_at_the_conf_storage_level(spark, test_config):
+    from pyspark import StorageLevel
+
+    from etl_lib.config import load_config
+    from etl_lib.job import JobArgs, create_context
+
+    assert test_config.spark.cache_level == "DISK_ONLY"  # conf/local.yaml
+    for level in ("DISK_ONLY", "MEMORY_AND_DISK"):
+        config = test_config.model_copy(
+            update={"spark": test_config.spark.model_copy(update={"cache_level": level})})
+        ctx = create_context("cache_job", JobArgs("local", date(2024, 1, 15), (), "c-1"), config, spark)
+        frame = ctx.cache(spark.range(3))
+        try:
+            assert frame.storageLevel == getattr(StorageLevel, level)
+            assert frame.count() == 3
+        finally:
+            frame.unpersist()
+    assert load_config("emr").spark.cache_level == "MEMORY_AND_DISK"
