@@ -2,9 +2,12 @@
 
 from datetime import date
 
+from pyspark import StorageLevel
+
+from etl_lib.config import load_config
 from etl_lib.io.delta import DeltaWarehouse
 from etl_lib.io.warehouse import WriteResult
-from etl_lib.job import RunStats, run_job
+from etl_lib.job import JobArgs, RunStats, create_context, run_job
 
 
 def test_success_records_a_run_log_row(spark, tmp_path):
@@ -74,11 +77,6 @@ def test_a_jobs_quality_metrics_are_one_write_and_kept_when_the_job_fails(spark,
 
 
 def test_cache_keeps_reused_frames_at_the_conf_storage_level(spark, test_config):
-    from pyspark import StorageLevel
-
-    from etl_lib.config import load_config
-    from etl_lib.job import JobArgs, create_context
-
     assert test_config.spark.cache_level == "DISK_ONLY"  # conf/local.yaml
     for level in ("DISK_ONLY", "MEMORY_AND_DISK"):
         config = test_config.model_copy(
