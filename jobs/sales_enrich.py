@@ -161,6 +161,11 @@ def with_rolling_spend(
         "_cents": (F.col("net_amount") * 100).cast("long"),  # exact; long sums are cheap
     })
     by_time = Window.partitionBy("customer_id", "_anonymous").orderBy("_second")
+    # Order only, not results: each map task sorts its lines by one long (a radix sort) so
+    # that the window's shuffle delivers every customer's lines as a few time-ordered runs
+    # lying together. The window's own sort then merges runs of nearby rows instead of
+    # comparing ~1,200 lines per customer that tie on its sort prefix, scattered in memory.
+    rows = rows.sortWithinPartitions(_customer_then_time(F.col("customer_id"), F.col("_second")))
 
     def total_until(offset_seconds: int) -> Column:
         frame = by_time.rangeBetween(Window.unboundedPreceding, offset_seconds)
@@ -176,6 +181,12 @@ def with_rolling_spend(
         for days in windows_days
     })
     return spend.filter("_current").drop("_current", "_anonymous", "_second", "_cents")
+
+
+def _customer_then_time(customer: Column, second: Column) -> Column:
+    """One long that orders lines by (the upper 32 bits of the customer's hash, second)."""
+    customer_bits = F.xxhash64(customer).bitwiseAND(F.lit(-(1 << 32)))
+    return customer_bits.bitwiseOR(second.bitwiseAND(F.lit(0xFFFFFFFF)))
 
 
 def build_facts(

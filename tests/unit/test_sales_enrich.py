@@ -249,3 +249,20 @@ def test_rolling_spend_equals_a_sliding_range_window(spark):
         )).cast("decimal(14,2)") for d in (7, 30)
     }).filter("today").drop("today", "_s")
     assert_df_equality(got, expected.select(*got.columns), ignore_row_order=True)
+
+
+def test_rolling_spend_window_shuffle_gets_lines_sorted_by_one_long_key(spark):
+    # Performance, not results (the test above checks those): lines sorted by one long key
+    # before the window's shuffle reach the window's own sort as runs lying together.
+    lines = spark.createDataFrame(
+        [("T1", 1, "C1", datetime(2024, 1, 15, 9), Decimal("5.00"))],
+        "transaction_id string, line_number int, customer_id string, "
+        "transaction_ts timestamp, net_amount decimal(14,2)")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        plan = sales_enrich.with_rolling_spend(lines, None, [7])._jdf.queryExecution() \
+            .executedPlan().toString()
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", "true")
+    below_shuffle = plan[plan.index("Exchange hashpartitioning(customer_id"):].splitlines()[1]
+    assert "Sort [" in below_shuffle and "xxhash64(customer_id" in below_shuffle, plan
