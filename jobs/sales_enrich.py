@@ -154,7 +154,7 @@ def with_rolling_spend(
         ).filter(F.col("customer_id").isNotNull())
         rows = rows.unionByName(earlier, allowMissingColumns=True)
     # Each anonymous line is a window partition of its own: no spend, and no hot null key.
-    # Every frame has the same partition and order columns: one shuffle, sort and operator.
+    # Every frame has the same partition and order columns: one shuffle and window operator.
     rows = rows.withColumns({
         "_anonymous": F.when(F.col("customer_id").isNull(), F.struct(*LINE_KEY)),
         "_second": F.col("transaction_ts").cast("long"),
