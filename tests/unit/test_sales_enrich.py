@@ -12,6 +12,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from etl_lib.joins import UNKNOWN_KEY, surrogate_key
 from etl_lib.landing import SALES_SCHEMA, read_landing
 from jobs import sales_enrich
+from tests.spark_conf import sql_conf
 
 DAY = date(2024, 1, 15)
 COLUMNS = [f.name for f in SALES_SCHEMA.fields]
@@ -44,6 +45,15 @@ def dims(spark):
 def run_transform(spark, dims, rows, history=None, **kw):
     store, product, customer = dims
     return sales_enrich.transform(raw_lines(spark, rows, **kw), store, product, customer, history, DAY)
+
+
+NO_AQE = {"spark.sql.adaptive.enabled": "false"}
+
+
+def executed_plan(spark, frame) -> str:
+    """``frame``'s physical plan as planned without AQE (its own operators, not AQE's stages)."""
+    with sql_conf(spark, **NO_AQE):
+        return frame._jdf.queryExecution().executedPlan().toString()
 
 
 def reasons(out):
@@ -114,28 +124,23 @@ def transform_landing_file(spark, dims, tmp_path):
 
 def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims, tmp_path):
     out = transform_landing_file(spark, dims, tmp_path)
-    spark.conf.set("spark.sql.adaptive.enabled", "false")  # leaves of the plan, not of AQE's
     out.checked.cache()
     try:
-        for frame in (out.staged, out.rejected, out.facts):
-            leaves = frame._jdf.queryExecution().executedPlan().collectLeaves()
-            kinds = {leaves.apply(i).getClass().getSimpleName() for i in range(leaves.size())}
-            assert "InMemoryTableScanExec" in kinds and "FileSourceScanExec" not in kinds, kinds
-        assert (out.staged.count(), out.rejected.count()) == (1, 1)
+        with sql_conf(spark, **NO_AQE):  # leaves of the plan, not of AQE's
+            for frame in (out.staged, out.rejected, out.facts):
+                leaves = frame._jdf.queryExecution().executedPlan().collectLeaves()
+                kinds = {leaves.apply(i).getClass().getSimpleName() for i in range(leaves.size())}
+                assert "InMemoryTableScanExec" in kinds and "FileSourceScanExec" not in kinds, kinds
+            assert (out.staged.count(), out.rejected.count()) == (1, 1)
     finally:
         out.checked.unpersist()
-        spark.conf.set("spark.sql.adaptive.enabled", "true")
 
 
 def test_parse_and_check_before_the_dedupe_shuffle_is_all_generated_code(spark, dims, tmp_path):
     # An expression without generated code (to_json was one) takes its whole operator out
     # of whole-stage code generation: every row of the day was copied out of the pipeline.
     out = transform_landing_file(spark, dims, tmp_path)
-    spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:
-        plan = out.checked._jdf.queryExecution().executedPlan().toString()
-    finally:
-        spark.conf.set("spark.sql.adaptive.enabled", "true")
+    plan = executed_plan(spark, out.checked)
     below_shuffle = plan[plan.index("Exchange hashpartitioning"):].splitlines()[1:]
     operators = [op for op in below_shuffle if "Project [" in op or "Filter " in op]
     assert operators and all("*(" in op for op in operators), plan
@@ -258,11 +263,6 @@ def test_rolling_spend_window_shuffle_gets_lines_sorted_by_one_long_key(spark):
         [("T1", 1, "C1", datetime(2024, 1, 15, 9), Decimal("5.00"))],
         "transaction_id string, line_number int, customer_id string, "
         "transaction_ts timestamp, net_amount decimal(14,2)")
-    spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:
-        plan = sales_enrich.with_rolling_spend(lines, None, [7])._jdf.queryExecution() \
-            .executedPlan().toString()
-    finally:
-        spark.conf.set("spark.sql.adaptive.enabled", "true")
+    plan = executed_plan(spark, sales_enrich.with_rolling_spend(lines, None, [7]))
     below_shuffle = plan[plan.index("Exchange hashpartitioning(customer_id"):].splitlines()[1]
     assert "Sort [" in below_shuffle and "xxhash64(customer_id" in below_shuffle, plan

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -19,6 +18,7 @@ from etl_lib.skew import (
     salted_join,
     skew_aware_groupby,
 )
+from tests.spark_conf import sql_conf
 
 #: Detect from every row, against 8 partitions: a key with > 1/8 of the rows is hot.
 DETECT = SkewSettings(sample_fraction=1.0, hot_factor=1.0, partitions=8, broadcast_mb=0)
@@ -32,18 +32,6 @@ right_rows = st.lists(st.tuples(keys, st.sampled_from(["a", "b", None])), max_si
 
 def rows_of(df):
     return sorted((tuple(r) for r in df.collect()), key=repr)
-
-
-@contextmanager
-def sql_conf(spark, **values):
-    old = {k: spark.conf.get(k) for k in values}
-    for k, v in values.items():
-        spark.conf.set(k, v)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            spark.conf.set(k, v)
 
 
 def inner_and_left_joins(spark, left, right, options):
