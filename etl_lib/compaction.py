@@ -30,14 +30,15 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from delta.tables import DeltaTable
 from pyspark.sql import Observation, SparkSession
 from pyspark.sql import functions as F
+
+from etl_lib.session import temporary_conf
 
 __all__ = [
     "MIN_RETENTION_HOURS",
@@ -313,7 +314,7 @@ def optimize_delta(
         size = str(int(target_file_mb * 2**20))
         sizes = {"spark.databricks.delta.optimize.maxFileSize": size,
                  "spark.databricks.delta.optimize.minFileSize": size}
-    with _session_conf(spark, sizes):
+    with temporary_conf(spark, sizes):
         metrics = (builder.executeZOrderBy(*zorder_by) if zorder_by else builder.executeCompaction())
         metrics.collect()
     after = table.detail().select("numFiles").first()
@@ -340,7 +341,7 @@ def vacuum_delta(
     check = {}
     if retention_hours < MIN_RETENTION_HOURS:
         check = {"spark.databricks.delta.retentionDurationCheck.enabled": "false"}
-    with _session_conf(spark, check):
+    with temporary_conf(spark, check):
         table.vacuum(retention_hours)
     metrics = table.history(1).select("operation", "operationMetrics").first()
     if metrics.operation != "VACUUM END":
@@ -352,20 +353,3 @@ def _delta_table(spark: SparkSession, path: str) -> DeltaTable:
     if not DeltaTable.isDeltaTable(spark, path):
         raise CompactionError(f"{path} is not a Delta table")
     return DeltaTable.forPath(spark, path)
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, values: dict[str, str]) -> Iterator[None]:
-    """Set SQL conf ``values`` for the duration of a block, then restore the old ones."""
-    old = {key: spark.conf.get(key, None) for key in values}
-    for key, value in values.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -16,7 +18,9 @@ from pyspark.sql import SparkSession
 from etl_lib import versions
 from etl_lib.config import AppConfig
 
-__all__ = ["build_session", "detect_platform", "required_packages", "session_conf"]
+__all__ = [
+    "build_session", "detect_platform", "required_packages", "session_conf", "temporary_conf",
+]
 
 _DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -141,3 +145,19 @@ def _spark_submit_master() -> str | None:
 
 def _uses_s3a(config: AppConfig) -> bool:
     return any(root.startswith("s3a://") for root in (config.landing.root, config.warehouse.root))
+
+
+@contextmanager
+def temporary_conf(spark: SparkSession, values: dict[str, str]) -> Iterator[None]:
+    """Set SQL conf ``values`` for the duration of a block, then restore the old ones."""
+    old = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

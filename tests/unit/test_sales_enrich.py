@@ -11,8 +11,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from etl_lib.joins import UNKNOWN_KEY, surrogate_key
 from etl_lib.landing import SALES_SCHEMA, read_landing
+from etl_lib.session import temporary_conf
 from jobs import sales_enrich
-from tests.spark_conf import sql_conf
 
 DAY = date(2024, 1, 15)
 COLUMNS = [f.name for f in SALES_SCHEMA.fields]
@@ -52,7 +52,7 @@ NO_AQE = {"spark.sql.adaptive.enabled": "false"}
 
 def executed_plan(spark, frame) -> str:
     """``frame``'s physical plan as planned without AQE (its own operators, not AQE's stages)."""
-    with sql_conf(spark, **NO_AQE):
+    with temporary_conf(spark, NO_AQE):
         return frame._jdf.queryExecution().executedPlan().toString()
 
 
@@ -126,7 +126,7 @@ def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims
     out = transform_landing_file(spark, dims, tmp_path)
     out.checked.cache()
     try:
-        with sql_conf(spark, **NO_AQE):  # leaves of the plan, not of AQE's
+        with temporary_conf(spark, NO_AQE):  # leaves of the plan, not of AQE's
             for frame in (out.staged, out.rejected, out.facts):
                 leaves = frame._jdf.queryExecution().executedPlan().collectLeaves()
                 kinds = {leaves.apply(i).getClass().getSimpleName() for i in range(leaves.size())}

@@ -18,7 +18,7 @@ from etl_lib.skew import (
     salted_join,
     skew_aware_groupby,
 )
-from tests.spark_conf import sql_conf
+from etl_lib.session import temporary_conf
 
 #: Detect from every row, against 8 partitions: a key with > 1/8 of the rows is hot.
 DETECT = SkewSettings(sample_fraction=1.0, hot_factor=1.0, partitions=8, broadcast_mb=0)
@@ -37,8 +37,8 @@ def rows_of(df):
 def inner_and_left_joins(spark, left, right, options):
     """(how, salted_join of left and right on k, its executed plan) for inner and left,
     planned and run with AQE and automatic broadcasts off."""
-    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
-                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
+    with temporary_conf(spark, {"spark.sql.adaptive.enabled": "false",
+                                "spark.sql.autoBroadcastJoinThreshold": "-1"}):
         for how in ("inner", "left"):
             joined = salted_join(left, right, ["k"], how, settings=options)
             yield how, joined, joined._jdf.queryExecution().executedPlan().toString()
@@ -86,9 +86,9 @@ def test_salted_join_spreads_a_key_holding_half_the_rows(spark):
         loads = sorted(r[1] for r in df.groupBy(F.spark_partition_id()).count().collect())
         return loads[-1] / loads[len(loads) // 2]
 
-    with sql_conf(spark, **{"spark.sql.adaptive.enabled": "false",
-                            "spark.sql.shuffle.partitions": "8",
-                            "spark.sql.autoBroadcastJoinThreshold": "-1"}):
+    with temporary_conf(spark, {"spark.sql.adaptive.enabled": "false",
+                                "spark.sql.shuffle.partitions": "8",
+                                "spark.sql.autoBroadcastJoinThreshold": "-1"}):
         plain = max_over_median(big.join(small, ["k"], "left"))
         salted_df = salted_join(big, small, ["k"], "left", settings=SkewSettings(
             sample_fraction=0.5, broadcast_mb=0, hot_broadcast_rows=0))
