@@ -108,14 +108,15 @@ def run_spark(landing: Path, work: Path, day: date, overrides: list[str], with_j
 
 def _spark_transform(ctx, out: Path) -> None:
     """sales_enrich.transform + daily_summary, each result written as partitioned Parquet."""
+    from etl_lib.io.files import SourceFiles
     from etl_lib.landing import read_landing
     from jobs import sales_enrich
 
     wh, day = ctx.warehouse, ctx.run_date
     raw = read_landing(ctx.spark, ctx.config.landing.root, "sales", day)
     dims = {name: wh.read(ctx.table(name)) for name in ("dim_store", "dim_product", "dim_customer")}
-    result = sales_enrich.transform(raw, dims["dim_store"], dims["dim_product"],
-                                    dims["dim_customer"], None, day)
+    result = sales_enrich.transform(raw, SourceFiles.of(raw), dims["dim_store"],
+                                    dims["dim_product"], dims["dim_customer"], None, day)
     checked = ctx.cache(result.checked)  # feeds staged, rejected and fact rows, as in the job
     for frame, name, column in ((result.rejected, "rejected", "business_date"),
                                 (result.staged, "staged", "business_date"),

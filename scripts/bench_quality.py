@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from pyspark.sql import functions as F  # noqa: E402
 
 from etl_lib.config import load_config  # noqa: E402
+from etl_lib.io.files import SourceFiles  # noqa: E402
 from etl_lib.landing import read_landing  # noqa: E402
 from etl_lib.quality.gx_runner import run_row_checks  # noqa: E402
 from etl_lib.quality.rules import ROW_CHECKS  # noqa: E402
@@ -93,7 +94,7 @@ def main() -> int:
     def fresh():
         """A new staged frame: nothing of it has been computed or cached yet."""
         raw = read_landing(spark, str(landing), "sales", DAY)
-        return sales_enrich.stage(raw, DAY).valid
+        return sales_enrich.stage(raw, SourceFiles.of(raw), DAY).valid
 
     table = "STAGING.STG_SALES"
     print(f"{len(rules)} row-level rules on STG_SALES, {args.lines:,} landing lines")

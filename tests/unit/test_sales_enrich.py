@@ -1,5 +1,6 @@
 """sales_enrich's pure transform on tiny inline frames: the contract's edge cases."""
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from etl_lib.io.files import SOURCE_FILE, SourceFiles
 from etl_lib.joins import UNKNOWN_KEY, surrogate_key
 from etl_lib.landing import SALES_SCHEMA, read_landing
 from etl_lib.session import temporary_conf
@@ -42,9 +44,17 @@ def dims(spark):
     return store, product, customer
 
 
+def files_of(raw):
+    """The SourceFiles of an inline raw frame (SourceFiles.of needs files on disk)."""
+    return SourceFiles.from_paths(r[0] for r in raw.select(SOURCE_FILE).distinct().collect())
+
+
+def transform(raw, store, product, customer, history=None):
+    return sales_enrich.transform(raw, files_of(raw), store, product, customer, history, DAY)
+
+
 def run_transform(spark, dims, rows, history=None, **kw):
-    store, product, customer = dims
-    return sales_enrich.transform(raw_lines(spark, rows, **kw), store, product, customer, history, DAY)
+    return transform(raw_lines(spark, rows, **kw), *dims, history)
 
 
 NO_AQE = {"spark.sql.adaptive.enabled": "false"}
@@ -89,16 +99,19 @@ def test_each_contract_rejection_is_kept_with_every_reason(spark, dims):
     assert short.raw_record == "SHORT,1,2024-01-15T10:00:00"
 
 
-def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims):
+@pytest.mark.parametrize("coded", [True, False], ids=["file codes", "paths (many files)"])
+def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims, coded, monkeypatch):
+    if not coded:
+        monkeypatch.setattr(SourceFiles, "MAX_CODED_FILES", 1)
     first = raw_lines(spark, [line(tid="A", qty="1", total="10.00"), line(tid="B", qty="1", total="10.00")],
                       source="file:/l/sales_20240115.csv")
     second = raw_lines(spark, [line(tid="A", ts="2024-01-15T11:00:00", qty="3", total="30.00"),
                                line(tid="B", qty="2", total="20.00")],
                        source="file:/l/sales_20240115_2.csv")
-    store, product, customer = dims
-    out = sales_enrich.transform(first.unionByName(second), store, product, customer, None, DAY)
-    got = {r.transaction_id: r.quantity for r in out.staged.collect()}
-    assert got == {"A": 3, "B": 2}
+    out = transform(first.unionByName(second), *dims)
+    got = {r.transaction_id: (r.quantity, r.source_file) for r in out.staged.collect()}
+    assert got == {"A": (3, "file:/l/sales_20240115_2.csv"), "B": (2, "file:/l/sales_20240115_2.csv")}
+    assert {r.source_file for r in out.facts.collect()} == {"file:/l/sales_20240115_2.csv"}
 
 
 def test_a_rejected_later_version_neither_displaces_the_valid_line_nor_is_lost(spark, dims):
@@ -117,9 +130,8 @@ def transform_landing_file(spark, dims, tmp_path):
     folder.mkdir(parents=True)
     (folder / "sales_20240115.csv").write_text(
         "\n".join(",".join(row) for row in (COLUMNS, line(), line(tid="Q", qty="0"))) + "\n")
-    store, product, customer = dims
-    return sales_enrich.transform(read_landing(spark, str(tmp_path), "sales", DAY),
-                                  store, product, customer, None, DAY)
+    raw = read_landing(spark, str(tmp_path), "sales", DAY)
+    return sales_enrich.transform(raw, SourceFiles.of(raw), *dims, None, DAY)
 
 
 def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims, tmp_path):
@@ -134,6 +146,32 @@ def test_with_checked_cached_no_output_reads_the_landing_files_again(spark, dims
             assert (out.staged.count(), out.rejected.count()) == (1, 1)
     finally:
         out.checked.unpersist()
+
+
+def test_lines_carry_a_file_code_through_the_cache_and_are_written_with_the_path(
+    spark, dims, tmp_path
+):
+    out = transform_landing_file(spark, dims, tmp_path)
+    assert "source_file" not in out.checked.columns
+    assert out.checked.schema[sales_enrich.SOURCE_CODE].dataType.simpleString() == "int"
+    path = out.rejected.first().source_file
+    assert path.endswith("/sales/2024/01/sales_20240115.csv")
+    assert [r.source_file for r in out.staged.collect()] == [path]
+    assert [r.source_file for r in out.facts.collect()] == [path]
+    assert out.staged.columns.index("source_file") == out.checked.columns.index(
+        sales_enrich.SOURCE_CODE)
+
+
+def test_parse_and_check_methods_stay_small_enough_for_the_jit(spark, dims, tmp_path):
+    # HotSpot never compiles a method of 8,000 bytes of bytecode or more (the default
+    # -XX:+DontCompileHugeMethods): the stage that parses and checks every line would run
+    # interpreted, several times slower, and nothing else would say so.
+    out = transform_landing_file(spark, dims, tmp_path)
+    with temporary_conf(spark, NO_AQE):
+        plan = out.checked._jdf.queryExecution().executedPlan()
+        code = spark._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
+    sizes = [int(size) for size in re.findall(r"maxMethodCodeSize:(\d+)", code)]
+    assert sizes and max(sizes) < 8000, sizes
 
 
 def test_parse_and_check_before_the_dedupe_shuffle_is_all_generated_code(spark, dims, tmp_path):
@@ -208,7 +246,7 @@ def test_customer_key_is_the_dim_customer_version_valid_at_the_sale(spark, dims)
     )
     rows = [line(tid="A", ts="2024-01-14T23:59:59"), line(tid="B", ts="2024-01-15T00:00:00"),
             line(tid="C", cust="C404"), line(tid="D", cust="")]
-    out = sales_enrich.transform(raw_lines(spark, rows), store, product, versions, None, DAY)
+    out = transform(raw_lines(spark, rows), store, product, versions)
     got = sorted((r.transaction_id, r.customer_key) for r in out.facts.collect())
     assert got == [("A", 101), ("B", 102), ("C", UNKNOWN_KEY), ("D", UNKNOWN_KEY)]
 
