@@ -37,6 +37,9 @@ LINE_KEY = ("transaction_id", "line_number")
 LATEST_FIRST = ("transaction_ts", "source_file")
 #: Stands for source_file while lines are shuffled, sorted and cached (see SourceFiles).
 SOURCE_CODE = "_source_file_code"
+#: LATEST_FIRST while lines carry SOURCE_CODE: codes order as their paths do, so the
+#: later file still wins a tie.
+LATEST_FIRST_CODED = ("transaction_ts", SOURCE_CODE)
 #: Fact columns that link to a dimension member (UNKNOWN_KEY until the member arrives).
 MEMBER_KEYS = ("store_key", "product_key", "customer_key")
 RAW_COLUMNS = tuple(field.name for field in SALES_SCHEMA.fields)
@@ -73,23 +76,23 @@ def standardize(raw: DataFrame, source_files: SourceFiles) -> DataFrame:
     stays smaller (under 8,000 bytes of bytecode a method, or the JIT leaves it interpreted:
     a test checks it).
     """
-    text = {c: F.col(c) for c in RAW_COLUMNS}
     return raw.select(
-        *[blank_to_null(text[c]).alias(f"raw_{c}") for c in RAW_COLUMNS], RAW_RECORD, SOURCE_FILE,
-        blank_to_null(text["transaction_id"]).alias("transaction_id"),
-        parse_int(text["line_number"]).alias("line_number"),
-        parse_timestamp(text["transaction_ts"]).alias("transaction_ts"),
-        blank_to_null(text["customer_id"]).alias("customer_id"),
-        blank_to_null(text["product_id"]).alias("product_id"),
-        blank_to_null(text["store_id"]).alias("store_id"),
-        parse_int(text["quantity"]).alias("quantity"),
-        parse_decimal(text["unit_price"]).alias("unit_price"),
+        *[blank_to_null(F.col(c)).alias(f"raw_{c}") for c in RAW_COLUMNS], RAW_RECORD, SOURCE_FILE,
+        blank_to_null(F.col("transaction_id")).alias("transaction_id"),
+        parse_int(F.col("line_number")).alias("line_number"),
+        parse_timestamp(F.col("transaction_ts")).alias("transaction_ts"),
+        blank_to_null(F.col("customer_id")).alias("customer_id"),
+        blank_to_null(F.col("product_id")).alias("product_id"),
+        blank_to_null(F.col("store_id")).alias("store_id"),
+        parse_int(F.col("quantity")).alias("quantity"),
+        parse_decimal(F.col("unit_price")).alias("unit_price"),
         F.coalesce(
-            parse_decimal(text["discount_amount"]),
-            F.when(blank_to_null(text["discount_amount"]).isNull(), F.lit(0).cast("decimal(12,2)")),
+            parse_decimal(F.col("discount_amount")),
+            F.when(blank_to_null(F.col("discount_amount")).isNull(),
+                   F.lit(0).cast("decimal(12,2)")),
         ).alias("discount_amount"),
-        parse_decimal(text["total_amount"]).alias("total_amount"),
-        normalize_text(text["payment_method"]).alias("payment_method"),
+        parse_decimal(F.col("total_amount")).alias("total_amount"),
+        normalize_text(F.col("payment_method")).alias("payment_method"),
         source_files.code(F.col(SOURCE_FILE)).alias(SOURCE_CODE),
     )
 
@@ -129,9 +132,7 @@ def stage(raw: DataFrame, source_files: SourceFiles, business_date: date) -> Sta
         "store_id", "quantity", "unit_price", "discount_amount", "total_amount",
         "payment_method", SOURCE_CODE, REJECTION,
     )
-    # Codes order as their paths do: the later file still wins a tie.
-    latest = dedupe_latest(checked, LINE_KEY, ("transaction_ts", SOURCE_CODE),
-                           passthrough=is_rejected())
+    latest = dedupe_latest(checked, LINE_KEY, LATEST_FIRST_CODED, passthrough=is_rejected())
     batch = split_checked(latest)
     return replace(batch, valid=batch.valid.withColumns({
         "sale_date": F.to_date("transaction_ts"),

@@ -60,10 +60,16 @@ def run_transform(spark, dims, rows, history=None, **kw):
 NO_AQE = {"spark.sql.adaptive.enabled": "false"}
 
 
-def executed_plan(spark, frame) -> str:
-    """``frame``'s physical plan as planned without AQE (its own operators, not AQE's stages)."""
+def physical_plan(spark, frame):
+    """``frame``'s physical plan (the JVM object) as planned without AQE (its own
+    operators, not AQE's stages)."""
     with temporary_conf(spark, NO_AQE):
-        return frame._jdf.queryExecution().executedPlan().toString()
+        return frame._jdf.queryExecution().executedPlan()
+
+
+def executed_plan(spark, frame) -> str:
+    """:func:`physical_plan` as text."""
+    return physical_plan(spark, frame).toString()
 
 
 def reasons(out):
@@ -100,7 +106,9 @@ def test_each_contract_rejection_is_kept_with_every_reason(spark, dims):
 
 
 @pytest.mark.parametrize("coded", [True, False], ids=["file codes", "paths (many files)"])
-def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(spark, dims, coded, monkeypatch):
+def test_corrections_keep_latest_line_and_ties_go_to_the_later_file(
+    spark, dims, coded, monkeypatch
+):
     if not coded:
         monkeypatch.setattr(SourceFiles, "MAX_CODED_FILES", 1)
     first = raw_lines(spark, [line(tid="A", qty="1", total="10.00"), line(tid="B", qty="1", total="10.00")],
@@ -167,9 +175,8 @@ def test_parse_and_check_methods_stay_small_enough_for_the_jit(spark, dims, tmp_
     # -XX:+DontCompileHugeMethods): the stage that parses and checks every line would run
     # interpreted, several times slower, and nothing else would say so.
     out = transform_landing_file(spark, dims, tmp_path)
-    with temporary_conf(spark, NO_AQE):
-        plan = out.checked._jdf.queryExecution().executedPlan()
-        code = spark._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
+    plan = physical_plan(spark, out.checked)
+    code = spark._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
     sizes = [int(size) for size in re.findall(r"maxMethodCodeSize:(\d+)", code)]
     assert sizes and max(sizes) < 8000, sizes
 

@@ -42,7 +42,8 @@ def test_null_stays_null_and_an_unknown_path_fails_rather_than_naming_another_fi
     got = frame.select(files.code(F.col("p")).alias("c")).collect()
     assert [r.c for r in got] == [1, None]
     with pytest.raises(Exception, match="not one of the 2 files of this read: file:/c.csv"):
-        spark.createDataFrame([("file:/c.csv",)], "p string").select(files.code(F.col("p"))).collect()
+        unknown = spark.createDataFrame([("file:/c.csv",)], "p string")
+        unknown.select(files.code(F.col("p"))).collect()
 
 
 def test_paths_must_be_sorted_and_distinct():
@@ -54,6 +55,7 @@ def test_a_read_of_many_files_keeps_its_paths(spark):
     many = [f"file:/landing/sales_{n:04d}.csv" for n in range(SourceFiles.MAX_CODED_FILES + 1)]
     files = SourceFiles.from_paths(many)
     frame = spark.createDataFrame([(many[-1],), (None,)], "p string")
-    got = frame.select(files.path(files.code(F.col("p"))).alias("back"), files.code(F.col("p")).alias("c"))
+    code = files.code(F.col("p"))
+    got = frame.select(files.path(code).alias("back"), code.alias("c"))
     assert [tuple(r) for r in got.collect()] == [(many[-1], many[-1]), (None, None)]
     assert not files.coded and SourceFiles.from_paths(many[1:]).coded
